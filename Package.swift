@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "PruneKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "PruneKit", targets: ["PruneKit"]),
+        .executable(name: "prunekit", targets: ["prunekit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // OpenBLAS through pkg-config `openblas` (not `blas`, which may bind the slow reference BLAS).
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "PruneKit",
+            dependencies: [
+                "CBLAS",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "prunekit",
+            dependencies: [
+                "PruneKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "PruneKitBench",
+            dependencies: ["PruneKit"],
+            path: "Sources/PruneKitBench"
+        ),
+        .testTarget(
+            name: "PruneKitTests",
+            dependencies: ["PruneKit"]
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+import PruneKit
+print("bench placeholder")

@@ -1,0 +1,3 @@
+import XCTest
+import PruneKit
+final class SmokeTests: XCTestCase { func testVersion() { XCTAssertFalse(PruneKitVersion.string.isEmpty) } }
