@@ -1,2 +1,14 @@
+import Foundation
 import PruneKit
-print("bench placeholder")
+
+// `make bench`: each section prints its own figures. Sections live in their own files.
+// Usage: PruneKitBench [SECTION ...]   (default: all)
+let sections: [(String, () throws -> Void)] = [
+    ("inspect", benchInspect),
+]
+
+let wanted = Set(CommandLine.arguments.dropFirst())
+for (name, run) in sections where wanted.isEmpty || wanted.contains(name) {
+    print("== \(name)")
+    do { try run() } catch { print("  FAILED: \(error)") }
+}

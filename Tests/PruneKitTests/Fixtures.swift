@@ -1,0 +1,17 @@
+import Foundation
+
+/// Paths to the project's test fixtures (Tests/Fixtures), found from this file's location.
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static var nemoTiny: String { root.appendingPathComponent("nemo-tiny").path }
+    static var splitBPE: String { root.appendingPathComponent("split-bpe").path }
+    static var config12B: String { root.appendingPathComponent("configs/nemotron-nano-12b-v2/config.json").path }
+    static var config9B: String { root.appendingPathComponent("configs/nemotron-nano-9b-v2/config.json").path }
+
+    /// A fresh temporary directory, removed by the caller (or left in /tmp on failure for inspection).
+    static func tempDir(_ name: String = "prunekit-test") -> String {
+        let p = NSTemporaryDirectory() + "\(name)-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+}
