@@ -15,3 +15,8 @@ enum Fixtures {
         return p
     }
 }
+
+extension Fixtures {
+    /// A Transformer-only model (36 × "*-") written in Nemotron-H form, sized like Qwen3-8B (cost-model comparisons).
+    static var configQwen3Like: String { root.appendingPathComponent("configs/qwen3-8b-like/config.json").path }
+}

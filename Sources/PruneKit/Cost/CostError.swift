@@ -1,0 +1,62 @@
+import Foundation
+
+/// Errors from the cost model (pruning.md §5) and its hardware profiles.
+///
+/// Exit codes: 2 for bad input (unknown hardware, bad numbers, unreadable profile file),
+/// 4 when the model does not fit the memory budget.
+public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, ExitCodeProviding {
+    /// No hardware profile has this name or alias; `known` lists the names that exist.
+    case unknownHardware(name: String, known: [String])
+    /// A hardware profile file cannot be read or has a bad entry.
+    case badHardwareFile(file: String, message: String)
+    /// A length, batch or other quantity that must be positive is not (`what` names the option).
+    case nonPositive(what: String, value: String)
+    /// A parameter is outside its range (e.g. an efficiency not in (0, 1]).
+    case badParameter(what: String, message: String)
+    /// An element type the cost model does not know (e.g. `--dtype int3`).
+    case unknownDType(String)
+    /// The weights alone are larger than the budget (bytes).
+    case weightsExceedBudget(weightBytes: Int, budgetBytes: Int)
+    /// Weights fit, but weights + caches at `context` tokens × `batch` do not (bytes).
+    case doesNotFit(memoryBytes: Int, budgetBytes: Int, context: Int, batch: Int)
+
+    public var exitCode: Int32 {
+        switch self {
+        case .weightsExceedBudget, .doesNotFit: return 4
+        default: return 2
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .unknownHardware(n, known):
+            return "unknown hardware \"\(n)\"; known profiles: \(known.joined(separator: ", ")) (or give your own with --hardware-file)"
+        case let .badHardwareFile(f, m):
+            return "\(f): \(m)"
+        case let .nonPositive(w, v):
+            return "\(w) must be positive, got \(v)"
+        case let .badParameter(w, m):
+            return "\(w): \(m)"
+        case let .unknownDType(s):
+            return "unknown dtype \"\(s)\"; expected one of \(CostDType.allCases.map(\.rawValue).joined(separator: ", "))"
+        case let .weightsExceedBudget(w, b):
+            return String(format: "the weights alone (%.2f GiB) exceed the memory budget (%.2f GiB) by %.2f GiB; prune further, use a smaller dtype or a larger GPU",
+                          GiB.of(w), GiB.of(b), GiB.of(w - b))
+        case let .doesNotFit(m, b, c, n):
+            return String(format: "does not fit: %.2f GiB needed at %d tokens × batch %d, budget %.2f GiB (short by %.2f GiB)",
+                          GiB.of(m), c, n, GiB.of(b), GiB.of(m - b))
+        }
+    }
+}
+extension CostError: LocalizedError { public var errorDescription: String? { description } }
+
+/// GiB (2³⁰ bytes) conversions. Every size in the cost model is an exact `Int` byte count; GiB is for display
+/// and for user-facing options such as `--reserved-gib`.
+public enum GiB {
+    /// 1 GiB = 1,073,741,824 bytes.
+    public static let bytes = 1 << 30
+    /// `bytes` in GiB.
+    public static func of(_ bytes: Int) -> Double { Double(bytes) / Double(GiB.bytes) }
+    /// `gib` GiB in bytes, rounded to the nearest byte.
+    public static func toBytes(_ gib: Double) -> Int { Int((gib * Double(GiB.bytes)).rounded()) }
+}

@@ -1,0 +1,135 @@
+import Foundation
+
+/// One GPU as the cost model sees it (pruning.md §5): usable memory, memory bandwidth and dense bf16 peak.
+///
+/// Profiles are data, not code: the built-in ones ship in `Cost/hardware.json` (loaded through
+/// `Bundle.module`), and a user file in the same format adds or replaces profiles (`--hardware-file`).
+public struct HardwareProfile: Sendable, Equatable {
+    /// Display name, e.g. "A10G".
+    public var name: String
+    /// Lower-case names it can be selected by, besides `name` (matching is case-insensitive).
+    public var aliases: [String]
+    /// Device memory the runtime can use, in bytes (before the framework fraction and reserved memory).
+    public var memoryBytes: Int
+    /// Memory bandwidth in bytes/s (peak; the cost model multiplies by an efficiency).
+    public var memoryBandwidth: Double
+    /// Dense bf16 tensor peak in FLOP/s (no sparsity; the cost model multiplies by an efficiency).
+    public var peakFLOPS: Double
+    /// Where the figures come from, and what is unverified.
+    public var source: String
+
+    public init(name: String, aliases: [String] = [], memoryBytes: Int, memoryBandwidth: Double, peakFLOPS: Double, source: String = "") {
+        self.name = name; self.aliases = aliases; self.memoryBytes = memoryBytes
+        self.memoryBandwidth = memoryBandwidth; self.peakFLOPS = peakFLOPS; self.source = source
+    }
+
+    /// Whether `query` names this profile (case-insensitive, name or alias).
+    public func matches(_ query: String) -> Bool {
+        let q = query.lowercased()
+        return name.lowercased() == q || aliases.contains { $0.lowercased() == q }
+    }
+
+    /// The profile in the hardware-file format (memory as `memory_bytes`, bandwidth in GB/s, peak in TFLOP/s).
+    public var json: JSONValue {
+        .object([("name", .string(name)), ("aliases", .array(aliases.map { .string($0) })),
+                 ("memory_bytes", .int(memoryBytes)), ("memory_gib", .double(GiB.of(memoryBytes))),
+                 ("memory_bandwidth_gbps", .double(memoryBandwidth / 1e9)), ("bf16_dense_tflops", .double(peakFLOPS / 1e12)),
+                 ("source", .string(source))])
+    }
+
+    /// Reads one profile object: `name`, optional `aliases`, one of `memory_bytes` / `memory_gib` (2³⁰) /
+    /// `memory_gb` (10⁹), `memory_bandwidth_gbps` (10⁹ bytes/s), `bf16_dense_tflops` (10¹² FLOP/s), optional `source`.
+    /// - Throws: ``CostError/badHardwareFile(file:message:)`` naming the profile and key.
+    public init(json: JSONValue, file: String) throws {
+        guard json.objectValue != nil else { throw CostError.badHardwareFile(file: file, message: "a profile is not a JSON object") }
+        guard let name = json["name"]?.stringValue, !name.isEmpty else {
+            throw CostError.badHardwareFile(file: file, message: "a profile has no \"name\"")
+        }
+        func positive(_ key: String) throws -> Double? {
+            guard let v = json[key], !v.isNull else { return nil }
+            guard let d = v.doubleValue, d.isFinite, d > 0 else {
+                throw CostError.badHardwareFile(file: file, message: "profile \"\(name)\": \"\(key)\" must be a positive number")
+            }
+            return d
+        }
+        func required(_ key: String) throws -> Double {
+            guard let d = try positive(key) else { throw CostError.badHardwareFile(file: file, message: "profile \"\(name)\": missing \"\(key)\"") }
+            return d
+        }
+        let memory: Int
+        if let b = try positive("memory_bytes") { memory = Int(b) }
+        else if let g = try positive("memory_gib") { memory = GiB.toBytes(g) }
+        else if let g = try positive("memory_gb") { memory = Int((g * 1e9).rounded()) }
+        else { throw CostError.badHardwareFile(file: file, message: "profile \"\(name)\": give one of \"memory_bytes\", \"memory_gib\" or \"memory_gb\"") }
+        self.init(name: name,
+                  aliases: (json["aliases"]?.arrayValue ?? []).compactMap(\.stringValue),
+                  memoryBytes: memory,
+                  memoryBandwidth: try required("memory_bandwidth_gbps") * 1e9,
+                  peakFLOPS: try required("bf16_dense_tflops") * 1e12,
+                  source: json["source"]?.stringValue ?? "")
+    }
+}
+
+/// The catalogue of hardware profiles: the built-in `hardware.json` plus any user file.
+public enum HardwareProfiles {
+    /// Parses a profile file: `{"profiles": [...]}`, a bare array of profiles, or a single profile object.
+    /// - Throws: ``CostError/badHardwareFile(file:message:)``.
+    public static func parse(_ json: JSONValue, file: String) throws -> [HardwareProfile] {
+        let list: [JSONValue]
+        if let p = json["profiles"]?.arrayValue { list = p }
+        else if let a = json.arrayValue { list = a }
+        else if json["name"] != nil { list = [json] }
+        else { throw CostError.badHardwareFile(file: file, message: "expected {\"profiles\": [...]}, an array of profiles, or one profile object") }
+        guard !list.isEmpty else { throw CostError.badHardwareFile(file: file, message: "no profiles") }
+        return try list.map { try HardwareProfile(json: $0, file: file) }
+    }
+
+    /// Reads a profile file from disk.
+    /// - Throws: ``CostError/badHardwareFile(file:message:)``.
+    public static func load(path: String) throws -> [HardwareProfile] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw CostError.badHardwareFile(file: path, message: "cannot read: \(error.localizedDescription)")
+        }
+        let json: JSONValue
+        do { json = try JSONParser().parse(data) } catch {
+            throw CostError.badHardwareFile(file: path, message: "not valid JSON: \(error)")
+        }
+        return try parse(json, file: path)
+    }
+
+    private static let builtInResult: Result<[HardwareProfile], CostError> = {
+        guard let url = Bundle.module.url(forResource: "hardware", withExtension: "json") else {
+            return .failure(.badHardwareFile(file: "hardware.json", message: "the built-in hardware profiles are missing from the PruneKit resource bundle"))
+        }
+        do { return .success(try load(path: url.path)) } catch let e as CostError { return .failure(e) } catch {
+            return .failure(.badHardwareFile(file: url.path, message: "\(error)"))
+        }
+    }()
+
+    /// The built-in profiles (A10G, L40S, H100-SXM, H200), read once from the bundled `hardware.json`.
+    /// - Throws: ``CostError/badHardwareFile(file:message:)`` if the resource bundle is missing or broken.
+    public static func builtIn() throws -> [HardwareProfile] { try builtInResult.get() }
+
+    /// Built-in profiles with those of `userFile` added; a user profile replaces a built-in one of the same name.
+    public static func catalogue(userFile: String? = nil) throws -> [HardwareProfile] {
+        var all = try builtIn()
+        if let userFile {
+            for p in try load(path: userFile) {
+                all.removeAll { $0.name.lowercased() == p.name.lowercased() }
+                all.append(p)
+            }
+        }
+        return all
+    }
+
+    /// The profile called `name` (case-insensitive; name or alias), from `profiles`.
+    /// - Throws: ``CostError/unknownHardware(name:known:)`` listing the known names.
+    public static func named(_ name: String, in profiles: [HardwareProfile]) throws -> HardwareProfile {
+        if let p = profiles.last(where: { $0.matches(name) }) { return p }
+        throw CostError.unknownHardware(name: name, known: profiles.map(\.name))
+    }
+
+    /// A built-in profile by name (case-insensitive), e.g. `a10g`, `h100-sxm`.
+    public static func named(_ name: String) throws -> HardwareProfile { try named(name, in: builtIn()) }
+}
