@@ -100,7 +100,9 @@ public struct InspectReport {
             lines.append("             \(g(t)) (tensors) — \(t == formulaParameters ? "agree" : "DISAGREE by \(g(t - formulaParameters))")")
         }
         for (k, n) in parametersPerKind {
-            lines.append(String(format: "  %-10@ %@ (%.1f %%)", k as NSString, g(n) as NSString, 100 * Double(n) / Double(max(formulaParameters, 1))))
+            // String(format: "%-10@") does not pad on Linux: pad by hand.
+            let share = String(format: "%.1f", 100 * Double(n) / Double(max(formulaParameters, 1)))
+            lines.append("  \(k.padding(toLength: max(10, k.count), withPad: " ", startingAt: 0)) \(g(n)) (\(share) %)")
         }
         if let bytesPerDType {
             for (d, b) in bytesPerDType { lines.append("bytes \(d.padding(toLength: 6, withPad: " ", startingAt: 0)) \(g(b)) (\(String(format: "%.3f", Double(b) / 1_073_741_824)) GiB)") }

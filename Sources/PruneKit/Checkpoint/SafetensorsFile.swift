@@ -94,28 +94,28 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard String(validating: header, as: UTF8.self) != nil else {
             throw CheckpointError.invalidHeader(file: file, message: "the header is not valid UTF-8")
         }
+        // Duplicates are checked below, per level: a repeated tensor name is a duplicate tensor, a repeated
+        // field inside an entry is a malformed entry (serde rejects it too).
         let json: JSONValue
         do {
-            json = try JSONParser(allowNonFinite: false, rejectDuplicateKeys: true).parse(Data(header))
-        } catch let e as JSONParseError where e.message.hasPrefix("duplicate key") {
-            let name = e.message.dropFirst("duplicate key \"".count).dropLast()
-            throw CheckpointError.duplicateTensor(file: file, tensor: String(name))
+            json = try JSONParser(allowNonFinite: false, rejectDuplicateKeys: false).parse(Data(header))
         } catch {
             throw CheckpointError.invalidHeader(file: file, message: "the header is not valid JSON (\(error))")
         }
         guard let pairs = json.objectValue else {
             throw CheckpointError.invalidHeader(file: file, message: "the header is not a JSON object")
         }
+        var seenNames = Set<String>()
+        for (key, _) in pairs where !seenNames.insert(key).inserted {
+            if key == "__metadata__" { throw CheckpointError.reservedTensorName(file: file) }
+            throw CheckpointError.duplicateTensor(file: file, tensor: key)
+        }
         var tensors = [String: TensorInfo]()
         var names = [String]()
         var metadata: [String: String]?
-        var sawMetadata = false
         for (key, value) in pairs {
             if key == "__metadata__" {
-                // A second "__metadata__" key is caught as a duplicate by the parser; an entry shaped like a
-                // tensor under this name is the reserved-name case.
-                if sawMetadata { throw CheckpointError.reservedTensorName(file: file) }
-                sawMetadata = true
+                // An entry shaped like a tensor under this name is the reserved-name case.
                 guard let m = value.objectValue else {
                     throw CheckpointError.invalidHeaderDeserialization(file: file, tensor: nil, message: "__metadata__ must be an object of strings")
                 }
@@ -124,6 +124,9 @@ public final class SafetensorsFile: @unchecked Sendable {
                 }
                 var md = [String: String]()
                 for (mk, mv) in m {
+                    guard md[mk] == nil else {
+                        throw CheckpointError.invalidHeaderDeserialization(file: file, tensor: nil, message: "__metadata__ has the key '\(mk)' twice")
+                    }
                     guard let s = mv.stringValue else {
                         throw CheckpointError.invalidHeaderDeserialization(file: file, tensor: nil, message: "__metadata__ value for '\(mk)' is not a string")
                     }
@@ -166,7 +169,9 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     private static func parseEntry(_ name: String, _ value: JSONValue, file: String) throws -> TensorInfo {
         func bad(_ m: String) -> CheckpointError { .invalidHeaderDeserialization(file: file, tensor: name, message: m) }
-        guard value.objectValue != nil else { throw bad("entry is not an object") }
+        guard let fields = value.objectValue else { throw bad("entry is not an object") }
+        var seen = Set<String>()
+        for (k, _) in fields where !seen.insert(k).inserted { throw bad("field \"\(k)\" appears twice") }
         guard let ds = value["dtype"]?.stringValue else { throw bad("missing or non-string \"dtype\"") }
         guard let dtype = DType(rawValue: ds) else { throw bad("unknown dtype \"\(ds)\" (dtypes are upper case: F32, F16, BF16, …)") }
         guard let shapeArr = value["shape"]?.arrayValue else { throw bad("missing or non-array \"shape\"") }
@@ -232,6 +237,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public func floats(_ name: String) throws -> [Float] {
         let t = try info(name)
         var out = [Float](repeating: 0, count: t.elementCount)
+        guard !out.isEmpty else { return out } // an empty array may have no base address
         try out.withUnsafeMutableBufferPointer { try read(name, into: $0.baseAddress!) }
         return out
     }
