@@ -1,0 +1,22 @@
+import CBLAS
+
+/// y[T, out] = x[T, in] · W[out, in]ᵀ (+ beta · y), through OpenBLAS `cblas_sgemm` on the row-major
+/// [out, in] weight with no copy (style.md §7). Leading dimensions default to dense rows.
+@inline(__always)
+public func matmulTransB(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                         rows: Int, inFeatures: Int, outFeatures: Int,
+                         ldx: Int? = nil, ldw: Int? = nil, ldy: Int? = nil, beta: Float = 0) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
+                1, x, Int32(ldx ?? inFeatures), w, Int32(ldw ?? inFeatures), beta, y, Int32(ldy ?? outFeatures))
+}
+
+/// y[M, N] = a[M, K] · b[K, N] (+ beta · y), row-major.
+@inline(__always)
+public func matmul(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                   m: Int, k: Int, n: Int, lda: Int, ldb: Int, ldy: Int, beta: Float = 0) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                1, a, Int32(lda), b, Int32(ldb), beta, y, Int32(ldy))
+}
+
+/// Number of threads OpenBLAS uses.
+public var blasThreads: Int { Int(openblas_get_num_threads()) }

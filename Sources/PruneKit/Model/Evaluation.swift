@@ -1,0 +1,72 @@
+import Foundation
+
+/// Language-model metrics of a model on a token set.
+public struct EvalMetrics: Sendable {
+    /// Mean next-token negative log-likelihood, nats per predicted token.
+    public var loss: Double
+    public var perplexity: Double { exp(loss) }
+    /// Tokens whose next token was predicted (Σ (T_b − 1)).
+    public var predictedTokens: Int
+    /// Tokens run through the model (Σ T_b).
+    public var tokens: Int
+    public var seconds: Double
+    /// Forward throughput, tokens per second (all tokens, wall clock).
+    public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
+
+    public var json: JSONValue {
+        .object([("loss", .double(loss)), ("perplexity", .double(perplexity)), ("predicted_tokens", .int(predictedTokens)),
+                 ("tokens", .int(tokens)), ("seconds", .double(seconds)), ("tokens_per_second", .double(tokensPerSecond))])
+    }
+}
+
+/// Row-wise log-sum-exp of logits [T, V] (Double accumulation).
+public func logSumExpRows(_ logits: UnsafeBufferPointer<Float>, rows T: Int, cols V: Int) -> [Double] {
+    var out = [Double](repeating: 0, count: T)
+    out.withUnsafeMutableBufferPointer { op in
+        let o = op.baseAddress!
+        parallelFor(T, minChunk: 4) { r in
+            for t in r {
+                let row = logits.baseAddress! + t * V
+                var m = -Float.infinity
+                for j in 0..<V { m = max(m, row[j]) }
+                var s: Double = 0
+                for j in 0..<V { s += Double(expf(row[j] - m)) }
+                o[t] = Double(m) + log(s)
+            }
+        }
+    }
+    return out
+}
+
+/// Σ_t −log p(ids[t+1] | ids[≤t]) over t < T−1, from logits [T, V].
+public func nextTokenNLL(logits: [Float], ids: [Int32], vocab V: Int) -> Double {
+    let T = ids.count
+    guard T > 1 else { return 0 }
+    return logits.withUnsafeBufferPointer { lp in
+        let lse = logSumExpRows(lp, rows: T - 1, cols: V)
+        var s: Double = 0
+        for t in 0..<(T - 1) { s += lse[t] - Double(lp[t * V + Int(ids[t + 1])]) }
+        return s
+    }
+}
+
+extension NemotronHModel {
+    /// Mean next-token loss over a set, each sample run on its own. `onLogits(b, logits[T_b, V])` sees each
+    /// sample's logits (e.g. to write `--logits-out`).
+    /// - Throws: ``ModelError`` for an empty set or out-of-range ids.
+    public func evaluate(_ set: CalibrationSet, layers: [Int]? = nil, onLogits: ((Int, [Float]) throws -> Void)? = nil) throws -> EvalMetrics {
+        guard !set.samples.isEmpty else { throw ModelError.emptyInput("the data set has no samples") }
+        let start = Date()
+        var nll: Double = 0
+        var predicted = 0, tokens = 0
+        for (b, ids) in set.samples.enumerated() {
+            let logits = try forward(ids, layers: layers, sample: b)
+            nll += nextTokenNLL(logits: logits, ids: ids, vocab: config.vocabSize)
+            predicted += max(0, ids.count - 1)
+            tokens += ids.count
+            try onLogits?(b, logits)
+        }
+        return EvalMetrics(loss: predicted > 0 ? nll / Double(predicted) : .nan, predictedTokens: predicted, tokens: tokens,
+                           seconds: Date().timeIntervalSince(start))
+    }
+}
