@@ -68,7 +68,7 @@ final class TokenizerTests: XCTestCase {
         var vocab = [String]()
         for b in 0..<256 { vocab.append(String(Unicode.Scalar(ByteLevelTable.byteToScalar[b])!)) }
         vocab += ["Ġt", "he", "Ġthe", "<s>"]
-        let v = vocab.enumerated().map { "\(String(reflecting: $0.element)): \($0.offset)" }.joined(separator: ", ")
+        let v = vocab.enumerated().map { "\(JSONWriter(indent: nil).string(.string($0.element))): \($0.offset)" }.joined(separator: ", ")
         return """
         {"version": "1.0", "added_tokens": [{"id": 259, "content": "<s>", "special": true}], "normalizer": \(normalizer),
          "pre_tokenizer": \(preTokenizer),

@@ -35,9 +35,10 @@ struct AddedTokenMatcher: Sendable {
 
     init(_ tokens: [AddedToken]) {
         self.tokens = tokens
-        bytes = tokens.map { Array($0.content.utf8) }
+        let bytes = tokens.map { Array($0.content.utf8) }
         var first = [[Int]](repeating: [], count: 256)
         for (i, b) in bytes.enumerated() { first[Int(b[0])].append(i) }
+        self.bytes = bytes
         byFirstByte = first.map { list in list.sorted { bytes[$0].count > bytes[$1].count } }
     }
 
