@@ -10,8 +10,16 @@ func benchTokenizer() throws {
     let calib = fixtures.appendingPathComponent("nemo-tiny/calib.jsonl").path
     guard case let .texts(docs) = try CalibrationSet.readDocuments(path: calib) else { return }
     let bytes = docs.reduce(0) { $0 + $1.utf8.count }
-    for name in ["nemo-tiny", "split-bpe"] {
-        let tok = try Tokenizer.load(modelDir: fixtures.appendingPathComponent(name).path)
+    // split-bpe once more with its regex wrapped in (?:…), so NSRegularExpression runs instead of the
+    // hand-written matcher: the speed of an arbitrary Split pattern.
+    let splitDir = fixtures.appendingPathComponent("split-bpe").path
+    let json = try JSONParser().parse(Data(contentsOf: URL(fileURLWithPath: splitDir + "/tokenizer.json")))
+    let regex = JSONWriter(indent: nil).string(.string("(?:" + SplitPattern.cl100kPattern + ")"))
+    let pre = try JSONParser().parse(#"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "# + regex
+        + #"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]}"#)
+    let regexTok = try Tokenizer(json: json.setting("pre_tokenizer", pre), file: splitDir)
+    for name in ["nemo-tiny", "split-bpe", "split-bpe (NSRegularExpression)"] {
+        let tok = name.hasSuffix(")") ? regexTok : try Tokenizer.load(modelDir: fixtures.appendingPathComponent(name).path)
         func pass() -> (Double, Int) {
             let t0 = Date()
             var n = 0

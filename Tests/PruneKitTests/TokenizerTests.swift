@@ -14,8 +14,8 @@ final class TokenizerTests: XCTestCase {
     }
 
     /// Every golden line's ids equal the tokenizers library's; decoding gives the text back.
-    func checkGolden(_ dir: String) throws {
-        let tok = try Tokenizer.load(modelDir: dir)
+    func checkGolden(_ dir: String, _ tokenizer: Tokenizer? = nil, label: String = "") throws {
+        let tok = try tokenizer ?? Tokenizer.load(modelDir: dir)
         let lines = try Self.golden(dir)
         var matched = 0, decoded = 0
         for (i, g) in lines.enumerated() {
@@ -25,7 +25,7 @@ final class TokenizerTests: XCTestCase {
             }
             if tok.decode(Array(g.ids.dropFirst())) == g.text { decoded += 1 }
         }
-        print("golden \((dir as NSString).lastPathComponent): \(matched)/\(lines.count) lines match; \(decoded)/\(lines.count) decode back to the text")
+        print("golden \((dir as NSString).lastPathComponent)\(label): \(matched)/\(lines.count) lines match; \(decoded)/\(lines.count) decode back to the text")
         XCTAssertEqual(matched, lines.count)
         XCTAssertEqual(decoded, lines.count)
         XCTAssertGreaterThan(lines.count, 300)
@@ -33,6 +33,21 @@ final class TokenizerTests: XCTestCase {
 
     func testGoldenNemoTiny() throws { try checkGolden(Fixtures.nemoTiny) }
     func testGoldenSplitBPE() throws { try checkGolden(Fixtures.splitBPE) }
+
+    /// The tokenizer with its split regex run by NSRegularExpression (the pattern wrapped in `(?:…)` so the
+    /// hand-written matcher is not chosen), as a Split + ByteLevel(use_regex: false) sequence.
+    static func regexPathTokenizer(_ dir: String, pattern: String) throws -> Tokenizer {
+        let json = try JSONParser().parse(Data(contentsOf: URL(fileURLWithPath: dir + "/tokenizer.json")))
+        let regex = JSONWriter(indent: nil).string(.string("(?:" + pattern + ")"))
+        let pre = try JSONParser().parse(#"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "# + regex
+            + #"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]}"#)
+        return try Tokenizer(json: json.setting("pre_tokenizer", pre), file: dir)
+    }
+
+    func testGoldenThroughRegexPath() throws {
+        try checkGolden(Fixtures.nemoTiny, Self.regexPathTokenizer(Fixtures.nemoTiny, pattern: SplitPattern.gpt2Pattern), label: " (NSRegularExpression)")
+        try checkGolden(Fixtures.splitBPE, Self.regexPathTokenizer(Fixtures.splitBPE, pattern: SplitPattern.cl100kPattern), label: " (NSRegularExpression)")
+    }
 
     /// The hand-written matchers split exactly like the regex engine on every golden text.
     func testFastSplitMatchesRegex() throws {
