@@ -79,7 +79,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     static func tinyJSON(merges: String, preTokenizer: String = #"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}"#,
-                         normalizer: String = "null", modelType: String = "BPE") -> String {
+                         normalizer: String = "null", modelType: String = "BPE", modelExtra: String = "") -> String {
         var vocab = [String]()
         for b in 0..<256 { vocab.append(String(Unicode.Scalar(ByteLevelTable.byteToScalar[b])!)) }
         vocab += ["Ġt", "he", "Ġthe", "<s>"]
@@ -90,7 +90,7 @@ final class TokenizerTests: XCTestCase {
          "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
            "special_tokens": {"<s>": {"id": "<s>", "ids": [259], "tokens": ["<s>"]}}},
          "decoder": {"type": "ByteLevel"},
-         "model": {"type": "\(modelType)", "unk_token": null, "vocab": {\(v)}, "merges": \(merges)}}
+         "model": {"type": "\(modelType)", "unk_token": null, \(modelExtra) "vocab": {\(v)}, "merges": \(merges)}}
         """
     }
 
@@ -109,6 +109,15 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(a.decode(a.encode("a the"), skipSpecialTokens: true), "a the")
     }
 
+    /// ignore_merges: a word that is itself in the vocab is one token even when no merge chain makes it.
+    func testIgnoreMerges() throws {
+        let plain = try Tokenizer.load(modelDir: write(Self.tinyJSON(merges: "[]")))
+        XCTAssertEqual(plain.encode(" the", addSpecialTokens: false), [32, 116, 104, 101])  // ids are byte values in this vocab
+        let ignoring = try Tokenizer.load(modelDir: write(Self.tinyJSON(merges: "[]", modelExtra: #""ignore_merges": true,"#)))
+        XCTAssertEqual(ignoring.encode(" the", addSpecialTokens: false), [258])
+        XCTAssertEqual(ignoring.encode(" thee", addSpecialTokens: false), [32, 116, 104, 101, 101])
+    }
+
     func testInvalidTokenizerJSON() {
         let dir = write("{\"model\": [1, 2")
         XCTAssertThrowsError(try Tokenizer.load(modelDir: dir)) { e in
@@ -124,6 +133,8 @@ final class TokenizerTests: XCTestCase {
             (Self.tinyJSON(merges: "[]", preTokenizer: #"{"type": "Metaspace", "replacement": "▁"}"#), "Metaspace"),
             (Self.tinyJSON(merges: "[]", normalizer: #"{"type": "NFKC"}"#), "NFKC"),
             (Self.tinyJSON(merges: "[]", modelType: "WordPiece"), "WordPiece"),
+            (Self.tinyJSON(merges: "[]", modelExtra: #""continuing_subword_prefix": "@@","#), "continuing_subword_prefix"),
+            (Self.tinyJSON(merges: "[]", preTokenizer: #"{"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}, {"type": "Split", "pattern": {"String": " "}}]}"#), "Split after ByteLevel"),
             (Self.tinyJSON(merges: "[]", preTokenizer: #"{"type": "Split", "pattern": {"Regex": "\\s"}, "behavior": "Weird"}"#), "Weird"),
         ]
         for (json, name) in cases {
