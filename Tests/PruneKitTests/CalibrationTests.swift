@@ -4,7 +4,9 @@ import XCTest
 
 final class CalibrationTests: XCTestCase {
     func file(_ name: String, _ content: String) -> String {
-        let p = Fixtures.tempDir("calib") + "/" + name
+        let dir = Fixtures.tempDir("calib")
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let p = dir + "/" + name
         try! content.write(toFile: p, atomically: true, encoding: .utf8)
         return p
     }

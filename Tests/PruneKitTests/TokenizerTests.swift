@@ -96,6 +96,7 @@ final class TokenizerTests: XCTestCase {
 
     func write(_ s: String) -> String {
         let dir = Fixtures.tempDir("tok")
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         try! s.write(toFile: dir + "/tokenizer.json", atomically: true, encoding: .utf8)
         return dir
     }
@@ -123,7 +124,9 @@ final class TokenizerTests: XCTestCase {
         XCTAssertThrowsError(try Tokenizer.load(modelDir: dir)) { e in
             guard case TokenizerError.invalidJSON = e else { return XCTFail("\(e)") }
         }
-        XCTAssertThrowsError(try Tokenizer.load(modelDir: Fixtures.tempDir("none"))) { e in
+        let none = Fixtures.tempDir("none")
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: none) }
+        XCTAssertThrowsError(try Tokenizer.load(modelDir: none)) { e in
             guard case TokenizerError.io = e else { return XCTFail("\(e)") }
         }
     }
