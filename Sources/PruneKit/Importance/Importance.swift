@@ -1,0 +1,68 @@
+import Foundation
+
+/// Errors from importance scoring (exit code 2: bad input).
+public enum ImportanceError: Error, CustomStringConvertible, ExitCodeProviding {
+    case badRemove(Int, numLayers: Int)
+    case emptyCalibration
+
+    public var description: String {
+        switch self {
+        case let .badRemove(k, n): return "--remove \(k) is out of range: the model has \(n) layers, so 1...\(n - 1) layers can be removed"
+        case .emptyCalibration: return "the calibration set has zero samples"
+        }
+    }
+    public var exitCode: Int32 { 2 }
+}
+
+/// Importance scoring (pruning.md §2–§3): width scores and block influence from one full forward pass per
+/// sample through the tap, then the iterative logit-distance layer ranking.
+public enum Importance {
+    /// Computes every score for `set` on `model`.
+    /// - Parameter progress: (phase, done, total) callbacks, e.g. for a progress bar.
+    /// - Throws: ``ImportanceError`` for an empty set or a bad `remove`; ``ModelError`` for bad ids.
+    public static func compute(model: NemotronHModel, set: CalibrationSet, options: ScoreOptions,
+                               progress: ((String, Int, Int) -> Void)? = nil) throws -> ImportanceScores {
+        guard !set.samples.isEmpty else { throw ImportanceError.emptyCalibration }
+        let L = model.config.numLayers
+        let remove = options.remove ?? (L - 1)
+        if options.layers == .iterativeMSE, remove < 1 || remove >= L { throw ImportanceError.badRemove(remove, numLayers: L) }
+        model.dtFloor = options.dtFloor
+        let scorer = WidthScorer(config: model.config, options: options)
+        let V = model.config.vocabSize
+        let keepLogits = options.layers == .iterativeMSE && set.tokenCount * V * 4 <= 2 << 30
+        var full = [[Float]]()
+        for (b, ids) in set.samples.enumerated() {
+            let logits = try model.forward(ids, sample: b, tap: scorer.tap)
+            scorer.samples += 1
+            if keepLogits { full.append(logits) }
+            progress?("width", b + 1, set.samples.count)
+        }
+        var scores = scorer.finish()
+        if options.layers == .iterativeMSE {
+            scores.layerRanking = try iterativeRanking(model: model, set: set, fullLogits: keepLogits ? full : nil,
+                                                       metric: options.metric, remove: remove) { progress?("layers", $0, $1) }
+        }
+        return scores
+    }
+
+    /// Stored scores for (checkpoint, calibration set, options) from `dbPath`, or computes and stores them.
+    /// - Returns: the scores and whether they were reused.
+    /// - Throws: ``StoreError`` for database problems, and whatever ``compute(model:set:options:progress:)`` throws.
+    public static func loadOrCompute(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, dbPath: String,
+                                     cacheBudgetBytes: Int = 4 << 30,
+                                     progress: ((String, Int, Int) -> Void)? = nil) throws -> (scores: ImportanceScores, reused: Bool, seconds: Double) {
+        guard !calibration.samples.isEmpty else { throw ImportanceError.emptyCalibration }
+        let db = try PruneKitDatabase(path: dbPath)
+        let store = ScoreStore(db: db)
+        let fp = folder.fingerprint
+        if let s = try store.load(checkpoint: fp, calibration: calibration.fingerprint, optionsKey: options.key) {
+            return (s, true, 0)
+        }
+        let model = try NemotronHModel(source: folder, cacheBudgetBytes: cacheBudgetBytes)
+        let start = Date()
+        let scores = try compute(model: model, set: calibration, options: options, progress: progress)
+        let secs = Date().timeIntervalSince(start)
+        try store.save(scores, checkpoint: fp, checkpointPath: folder.path, calibration: calibration, optionsKey: options.key, seconds: secs)
+        return (scores, false, secs)
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import PruneKit
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mean next-token loss, perplexity and throughput of a model on a data set (CPU, fp32).",
+        discussion: """
+        Each sample is run on its own. With {"input_ids"} JSONL the samples are used exactly as given. \
+        --logits-out writes the logits [N, T, V] as F32 safetensors (tensor `logits`, plus `input_ids` [N, T] I32); \
+        all samples must then have the same length.
+        """
+    )
+
+    @Argument(help: "Model folder (Hugging Face layout).")
+    var model: String
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @Option(name: .customLong("logits-out"), help: "Write the logits to this .safetensors file.")
+    var logitsOut: String?
+
+    @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min (NVIDIA/vLLM/Megatron behaviour).")
+    var noDtFloor = false
+
+    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
+    var weightCacheGiB: Double = 4
+
+    func run() throws {
+        try runReportingErrors {
+            let folder = try ModelFolder(path: model)
+            let set = try dataOptions.load(modelDir: model)
+            let net = try NemotronHModel(source: folder, cacheBudgetBytes: Int(weightCacheGiB * 1_073_741_824))
+            net.dtFloor = !noDtFloor
+            var logits = [Float]()
+            var T = 0
+            if logitsOut != nil {
+                T = set.samples.first?.count ?? 0
+                guard set.samples.allSatisfy({ $0.count == T }) else {
+                    throw DataError.invalidCount(option: "seq-len (all samples must have the same length for --logits-out)", value: T)
+                }
+                let bytes = set.samples.count * T * folder.config.vocabSize * 4
+                guard bytes <= 4 << 30 else {
+                    throw ModelError.tooLarge("--logits-out would hold \(bytes) bytes (> 4 GiB); use fewer samples or a shorter --seq-len")
+                }
+                logits.reserveCapacity(set.samples.count * T * folder.config.vocabSize)
+            }
+            let m = try net.evaluate(set) { _, l in if logitsOut != nil { logits += l } }
+            if let logitsOut {
+                let ids = set.samples.flatMap { $0.map { Float($0) } }
+                try writeSafetensors(path: logitsOut, tensors: [
+                    ("input_ids", .I32, [set.samples.count, T], ids),
+                    ("logits", .F32, [set.samples.count, T, folder.config.vocabSize], logits),
+                ])
+            }
+            let peak = peakResidentBytes()
+            switch format {
+            case .json:
+                var o = m.json.objectValue!
+                o.insert(("model", .string(model)), at: 0)
+                o.append(("samples", .int(set.samples.count)))
+                o.append(("calibration_fingerprint", .string(set.fingerprint)))
+                o.append(("dt_floor", .bool(!noDtFloor)))
+                o.append(("peak_resident_bytes", .int(peak)))
+                if let logitsOut { o.append(("logits_out", .string(logitsOut))) }
+                printJSON(.object(o))
+            case .table:
+                print("model        \(model)")
+                print("samples      \(set.samples.count)   tokens \(grouped(m.tokens))   predicted \(grouped(m.predictedTokens))")
+                print(String(format: "loss         %.4f nats/token   perplexity %.3f", m.loss, m.perplexity))
+                print(String(format: "throughput   %.1f tokens/s (%.2f s)", m.tokensPerSecond, m.seconds))
+                print(String(format: "peak memory  %.1f MiB resident", Double(peak) / 1_048_576))
+                if let logitsOut { print("logits       \(logitsOut)") }
+            }
+        }
+    }
+}

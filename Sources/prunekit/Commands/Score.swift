@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import PruneKit
+
+extension ScoreOptions.LayerMethod: ExpressibleByArgument {}
+extension ScoreOptions.Metric: ExpressibleByArgument {}
+extension ScoreOptions.SequenceAggregation: ExpressibleByArgument {}
+extension ScoreOptions.SampleAggregation: ExpressibleByArgument {}
+
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score the importance of layers, FFN neurons, hidden channels, attention and Mamba heads.",
+        discussion: """
+        Width scores come from activations on the calibration set (mean over the sequence, L2 over samples); \
+        depth from the paper's iterative logit MSE (or KL) against the full model, plus block influence. \
+        Scores are stored in the SQLite --db keyed by the checkpoint's and the calibration set's fingerprints; \
+        a second run with the same inputs reuses them. Source: arXiv 2508.14444 §4.1, pruning.md §2–§3.
+        """
+    )
+
+    @Argument(help: "Model folder.")
+    var model: String
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: "Depth scoring: iterative-mse, block-influence or none.")
+    var layers: ScoreOptions.LayerMethod = .iterativeMSE
+
+    @Option(help: "Distance to the full model's logits for the iterative ranking: mse or kl.")
+    var metric: ScoreOptions.Metric = .mse
+
+    @Option(help: "Layers the iterative ranking removes (default: all but one, a complete order).")
+    var remove: Int?
+
+    @Option(name: .customLong("seq-agg"), help: "Aggregation over the sequence: mean (default), l2, max.")
+    var seqAgg: ScoreOptions.SequenceAggregation = .mean
+
+    @Option(name: .customLong("sample-agg"), help: "Aggregation over samples: l2 (default), mean.")
+    var sampleAgg: ScoreOptions.SampleAggregation = .l2
+
+    @Option(help: "SQLite database for scores and studies.")
+    var db: String = "prunekit.sqlite"
+
+    @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min.")
+    var noDtFloor = false
+
+    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
+    var weightCacheGiB: Double = 4
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
+    func validate() throws {
+        if let r = remove, r < 1 { throw ValidationError("--remove must be ≥ 1, got \(r)") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let folder = try ModelFolder(path: model)
+            let set = try dataOptions.load(modelDir: model)
+            var opts = ScoreOptions()
+            opts.layers = layers; opts.metric = metric; opts.remove = remove
+            opts.sequenceAggregation = seqAgg; opts.sampleAggregation = sampleAgg; opts.dtFloor = !noDtFloor
+            if layers == .iterativeMSE, let r = remove, r >= folder.config.numLayers {
+                throw ImportanceError.badRemove(r, numLayers: folder.config.numLayers)
+            }
+            let bar = ProgressBar(quiet: quiet)
+            let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, dbPath: db,
+                                                      cacheBudgetBytes: Int(weightCacheGiB * 1_073_741_824),
+                                                      progress: bar.update)
+            let s = result.scores
+            switch format {
+            case .json:
+                var o = s.json.objectValue!
+                o.insert(contentsOf: [("model", .string(model)), ("checkpoint_fingerprint", .string(folder.fingerprint)),
+                                      ("calibration_fingerprint", .string(set.fingerprint)), ("samples", .int(set.samples.count)),
+                                      ("tokens", .int(set.tokenCount)), ("reused", .bool(result.reused)),
+                                      ("seconds", .double(result.seconds)), ("db", .string(db))], at: 0)
+                printJSON(.object(o))
+            case .table:
+                print(result.reused ? "scores reused from \(db)" : String(format: "scores computed in %.2f s, stored in %@", result.seconds, db))
+                print("calibration  \(set.samples.count) samples, \(grouped(set.tokenCount)) tokens, fingerprint \(set.fingerprint.prefix(16))…")
+                let cfg = folder.config
+                if let r = s.layerRanking {
+                    print("iterative \(r.metric) removal order (least important first):")
+                    for (k, round) in r.rounds.enumerated() {
+                        print(String(format: "  %2d. layer %2d (%@)  %@ %.6g", k + 1, round.removed, String(cfg.pattern[round.removed].rawValue), r.metric, round.score))
+                    }
+                    let S = cfg.numLayers
+                    print("layer evaluations: \(grouped(r.layerEvaluations)) in all; at most \(r.maxEvaluationsPerRound) per round and sample (bound |S|(|S|+1)/2 = \(S * (S + 1) / 2))")
+                }
+                if let bi = s.blockInfluence {
+                    print("block influence (1 − cos): " + bi.enumerated().map { String(format: "%d:%.4f", $0.offset, $0.element) }.joined(separator: " "))
+                }
+                print(String(format: "hidden channels: top score %.4g, median %.4g", s.hidden.max() ?? 0, s.hidden.sorted()[s.hidden.count / 2]))
+            }
+        }
+    }
+}
