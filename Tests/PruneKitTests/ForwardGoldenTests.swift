@@ -62,6 +62,17 @@ final class ForwardGoldenTests: XCTestCase {
         try checkGolden(modelDir: Fixtures.nemoTiny, goldenPath: Fixtures.nemoTiny + "/golden.safetensors")
     }
 
+    /// The fixture re-saved as 3 bf16 shards (Tests/Fixtures/nemo-tiny-bf16-sharded), against goldens
+    /// made for that folder by Scripts/reference/make_golden.py (3 held-out texts × 64 tokens).
+    func testBF16ShardedMatchesTransformers() throws {
+        let dir = Fixtures.root.appendingPathComponent("nemo-tiny-bf16-sharded").path
+        let folder = try ModelFolder(path: dir)
+        XCTAssertTrue(folder.isSharded)
+        XCTAssertEqual(folder.files.count, 3)
+        XCTAssertEqual(Set(folder.bytesPerDType.keys), [.BF16])
+        try checkGolden(modelDir: dir, goldenPath: Fixtures.root.appendingPathComponent("goldens/nemo-tiny-bf16-sharded.safetensors").path)
+    }
+
     func testDtFloorSwitchChangesOutput() throws {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         let model = try NemotronHModel(source: folder)
