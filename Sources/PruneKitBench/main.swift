@@ -6,6 +6,7 @@ import PruneKit
 let sections: [(String, () throws -> Void)] = [
     ("inspect", benchInspect),
     ("tokenizer", benchTokenizer),
+    ("forward", benchForward),
 ]
 
 let wanted = Set(CommandLine.arguments.dropFirst())

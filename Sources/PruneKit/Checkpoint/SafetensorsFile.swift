@@ -231,7 +231,19 @@ public final class SafetensorsFile: @unchecked Sendable {
         precondition(from >= 0 && n >= 0 && from + n <= t.elementCount, "element range out of bounds")
         let raw = try rawBytes(name)
         try Widen.toFloat(raw, dtype: t.dtype, from: from, count: n, into: out, file: path, tensor: name)
+        // Large reads: drop the mapped pages again so resident memory stays bounded by what the caller keeps
+        // (file pages would otherwise count toward RSS until the kernel evicts them).
+        let elem = t.dtype.bitSize / 8
+        if n * elem >= SafetensorsFile.releaseThresholdBytes, let base = raw.baseAddress {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let start = Int(bitPattern: base) + from * elem
+            let lo = (start + page - 1) / page * page, hi = (start + n * elem) / page * page
+            if hi > lo { madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED) }
+        }
     }
+
+    /// Reads at least this large release their mapped pages afterwards (bytes).
+    public static let releaseThresholdBytes = 8 << 20
 
     /// The tensor widened to Float32, row-major.
     public func floats(_ name: String) throws -> [Float] {
