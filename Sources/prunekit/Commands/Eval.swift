@@ -23,6 +23,9 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("logits-out"), help: "Write the logits to this .safetensors file.")
     var logitsOut: String?
 
+    @Option(help: "Reference model folder (e.g. the unpruned source): also report the KL divergence KL(reference ‖ model) and the logit MSE, per token.")
+    var reference: String?
+
     @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min (NVIDIA/vLLM/Megatron behaviour).")
     var noDtFloor = false
 
@@ -48,7 +51,32 @@ struct Eval: ParsableCommand {
                 }
                 logits.reserveCapacity(set.samples.count * T * folder.config.vocabSize)
             }
-            let m = try net.evaluate(set) { _, l in if logitsOut != nil { logits += l } }
+            var refModel: NemotronHModel?
+            var refNLL = 0.0
+            if let reference {
+                let rf = try ModelFolder(path: reference)
+                guard rf.config.vocabSize == folder.config.vocabSize else {
+                    throw ModelError.emptyInput("--reference \(reference) has vocab_size \(rf.config.vocabSize) but the model has \(folder.config.vocabSize)")
+                }
+                refModel = try NemotronHModel(source: rf, cacheBudgetBytes: Int(weightCacheGiB * 1_073_741_824))
+                refModel!.dtFloor = !noDtFloor
+            }
+            var kl = 0.0, mse = 0.0
+            let V = folder.config.vocabSize
+            let m = try net.evaluate(set) { b, l in
+                if logitsOut != nil { logits += l }
+                if let refModel {
+                    let ids = set.samples[b]
+                    let r = try refModel.forward(ids, sample: b)
+                    refNLL += nextTokenNLL(logits: r, ids: ids, vocab: V)
+                    kl += klDivergence(reference: r, candidate: l, rows: ids.count, vocab: V)
+                    var s = 0.0
+                    for i in 0..<r.count { let d = Double(r[i] - l[i]); s += d * d }
+                    mse += s / Double(V)
+                }
+            }
+            let refLoss = refNLL / Double(max(m.predictedTokens, 1))
+            kl /= Double(max(m.tokens, 1)); mse /= Double(max(m.tokens, 1))
             if let logitsOut {
                 let ids = set.samples.flatMap { $0.map { Float($0) } }
                 try writeSafetensors(path: logitsOut, tensors: [
@@ -66,6 +94,10 @@ struct Eval: ParsableCommand {
                 o.append(("dt_floor", .bool(!noDtFloor)))
                 o.append(("peak_resident_bytes", .int(peak)))
                 if let logitsOut { o.append(("logits_out", .string(logitsOut))) }
+                if let reference {
+                    o.append(("reference", .object([("model", .string(reference)), ("loss", .double(refLoss)),
+                                                    ("kl", .double(kl)), ("logit_mse", .double(mse))])))
+                }
                 printJSON(.object(o))
             case .table:
                 print("model        \(model)")
@@ -74,6 +106,9 @@ struct Eval: ParsableCommand {
                 print(String(format: "throughput   %.1f tokens/s (%.2f s)", m.tokensPerSecond, m.seconds))
                 print(String(format: "peak memory  %.1f MiB resident", Double(peak) / 1_048_576))
                 if let logitsOut { print("logits       \(logitsOut)") }
+                if let reference {
+                    print(String(format: "reference    %@: loss %.4f; KL(reference ‖ model) %.4f nats/token; logit MSE %.4f", reference, refLoss, kl, mse))
+                }
             }
         }
     }
