@@ -5,6 +5,7 @@ import PruneKit
 // Usage: PruneKitBench [SECTION ...]   (default: all)
 let sections: [(String, () throws -> Void)] = [
     ("inspect", benchInspect),
+    ("export", benchExport),
 ]
 
 let wanted = Set(CommandLine.arguments.dropFirst())

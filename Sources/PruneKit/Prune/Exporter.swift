@@ -6,21 +6,21 @@ public enum ExportDType: Sendable, Equatable {
     case fixed(DType)
 
     /// `bf16`, `f16` (`fp16`), `f32` (`fp32`) or `same`.
-    /// - Throws: ``PruneError/invalidTarget(_:)`` for anything else.
+    /// - Throws: ``PruneError/badOption(_:)`` for anything else.
     public static func parse(_ s: String) throws -> ExportDType {
         switch s.lowercased() {
         case "same": return .same
         case "bf16", "bfloat16": return .fixed(.BF16)
         case "f16", "fp16", "float16": return .fixed(.F16)
         case "f32", "fp32", "float32": return .fixed(.F32)
-        default: throw PruneError.invalidTarget("--dtype \"\(s)\": expected bf16, f16, f32 or same")
+        default: throw PruneError.badOption("--dtype \"\(s)\": expected bf16, f16, f32 or same")
         }
     }
 }
 
 /// Parses a byte size such as `5GB` (10⁹), `500MB`, `2GiB` (2³⁰), `64KiB` or a plain byte count.
 /// Units are case-insensitive; decimal prefixes are powers of 1000, binary ones (KiB, MiB, GiB, TiB) of 1024.
-/// - Throws: ``PruneError/invalidTarget(_:)`` naming the string and the accepted forms.
+/// - Throws: ``PruneError/badOption(_:)`` naming the string and the accepted forms.
 public func parseByteSize(_ text: String) throws -> Int {
     let s = text.trimmingCharacters(in: .whitespaces)
     let digits = s.prefix { $0.isNumber || $0 == "." }
@@ -28,10 +28,10 @@ public func parseByteSize(_ text: String) throws -> Int {
     let units: [String: Double] = ["": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
                                    "kib": 1024, "mib": 1_048_576, "gib": 1_073_741_824, "tib": 1_099_511_627_776]
     guard let value = Double(digits), let mult = units[unit] else {
-        throw PruneError.invalidTarget("size \"\(text)\": expected a number with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 5GB, 500MB, 2GiB)")
+        throw PruneError.badOption("size \"\(text)\": expected a number with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 5GB, 500MB, 2GiB)")
     }
     let bytes = value * mult
-    guard bytes >= 1, bytes < 9e18 else { throw PruneError.invalidTarget("size \"\(text)\" must be at least 1 byte") }
+    guard bytes >= 1, bytes < 9e18 else { throw PruneError.badOption("size \"\(text)\" must be at least 1 byte") }
     return Int(bytes.rounded())
 }
 

@@ -70,7 +70,8 @@ struct Prune: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let exportDType = try ExportDType.parse(dtype)
-            let shardBytes = try parseByteSize(maxShardSize)
+            let shardBytes: Int
+            do { shardBytes = try parseByteSize(maxShardSize) } catch PruneError.badOption(let m) { throw PruneError.badOption("--max-shard-size: \(m)") }
             let drop: [Int]? = try dropLayers.map { list in
                 try list.split(separator: ",").map { item in
                     guard let v = Int(item.trimmingCharacters(in: .whitespaces)) else {
