@@ -38,8 +38,8 @@ public func parseByteSize(_ text: String) throws -> Int {
 /// Writes a pruned Hugging Face folder (pruning.md §4, §7; formats.md §2).
 ///
 /// Streams every target tensor through ``SlicedWeights`` into ``CheckpointWriter``: one source tensor is
-/// read (rows gathered), sliced and written at a time, so peak memory is about one target tensor in Float32
-/// plus the pages of the source mapped meanwhile. Copies the tokenizer and other small files, rewrites
+/// read (rows gathered), sliced and written at a time, and its mapped source pages are released afterwards, so
+/// peak memory is about one target tensor in Float32 plus one source tensor's mapped bytes. Copies the tokenizer and other small files, rewrites
 /// config.json (new sizes, pattern, `mamba_num_heads`, every other key unchanged), writes `pruning.json`,
 /// then re-opens the output strictly and checks every shape and the parameter count against the plan.
 public enum Exporter {
@@ -133,7 +133,10 @@ public enum Exporter {
         let manifest = pruningJSON(folder: folder, plan: plan, options: options)
         let written = try writer.write(config: plan.target, tensors: entries, extraFiles: filesToCopy(from: folder.path).filter { $0 != "pruning.json" },
                                        extraJSON: [("pruning.json", manifest)]) { entry in
-            try sliced.floats(entry.name)
+            let values = try sliced.floats(entry.name)
+            // Each source tensor is read once; drop its mapped pages so RSS stays near one tensor.
+            if let s = sliced.slices[entry.name] { folder.releasePages(s.sourceName) }
+            return values
         }
         try verify(outputDir: outputDir, plan: plan)
         return written
