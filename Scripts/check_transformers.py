@@ -59,7 +59,8 @@ def main():
     outs = []
     with torch.no_grad():
         for s in samples:  # one sequence at a time, unpadded
-            outs.append(model(input_ids=torch.tensor([s])).logits[0].float())
+            # use_cache=False: transformers 5.24 cannot build its cache for a model with no attention layers
+            outs.append(model(input_ids=torch.tensor([s]), use_cache=False).logits[0].float())
     if ref is None:
         print(f"loaded and ran {len(samples)} samples; no --logits to compare")
         return 0

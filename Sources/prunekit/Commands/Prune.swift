@@ -108,6 +108,9 @@ struct Prune: ParsableCommand {
                 }
                 return
             }
+            if plan.target.count(.attention) == 0 && plan.source.count(.attention) > 0 {
+                FileHandle.standardError.write(Data("warning: the pruned model has no attention layers; transformers 5.24 then fails in generate()/forward with its default cache (pass use_cache=False)\n".utf8))
+            }
             let shards = try Exporter.export(folder: folder, plan: plan, to: out, options: options)
             print("wrote \(out): \(plan.target.patternString) (\(plan.target.numLayers) layers), \(grouped(plan.target.parameterCount)) parameters " +
                   "(source \(grouped(plan.source.parameterCount))), \(shards.shards.count) weight file(s), \(gib(shards.totalBytes))")
