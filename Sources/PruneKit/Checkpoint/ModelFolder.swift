@@ -144,6 +144,11 @@ public final class ModelFolder: @unchecked Sendable {
 
     public func floats(_ name: String) throws -> [Float] { try tensor(name).0.floats(name) }
 
+    /// Releases the resident mapped pages of `name` (see ``SafetensorsFile/releasePages(_:)``); no-op for unknown names.
+    public func releasePages(_ name: String) {
+        if let k = location[name] { files[k].releasePages(name) }
+    }
+
     /// Parameters counted from the tensors' shapes.
     public var tensorParameterCount: Int { location.keys.reduce(0) { $0 + ((try? info($1).elementCount) ?? 0) } }
 

@@ -222,6 +222,19 @@ public final class SafetensorsFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(start: b + dataStart + t.begin, count: t.byteCount)
     }
 
+    /// Drops this process's resident pages of the tensor's bytes (`madvise(MADV_DONTNEED)` on the whole pages
+    /// inside it). The mapping is read-only, so later reads fault the data back in from the file (usually the
+    /// page cache). Streaming exporters call it after each tensor so the source does not accumulate in RSS.
+    public func releasePages(_ name: String) {
+        lock.lock(); defer { lock.unlock() }
+        guard let mapping, let t = tensors[name] else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = dataStart + t.begin, end = dataStart + t.end
+        let alignedStart = (start + page - 1) / page * page, alignedEnd = end / page * page
+        guard alignedEnd > alignedStart else { return }
+        _ = madvise(mapping + alignedStart, alignedEnd - alignedStart, Int32(MADV_DONTNEED))
+    }
+
     /// Widens the tensor to Float32 into `out` (which must hold `elementCount` floats), optionally only
     /// elements [from, from + count). BF16 and F16 widen exactly.
     /// - Throws: ``CheckpointError/unsupportedDType(file:tensor:dtype:)`` for non-float dtypes.

@@ -74,20 +74,22 @@ public struct PruningPlan: Sendable {
         }
         guard !kept.isEmpty else { throw PruneError.invalidTarget("no layers left") }
 
-        func need<T>(_ v: T?, _ what: String) throws -> T {
+        /// Scores of a dimension, checked for length (a scores file for another checkpoint must not crash `topK`).
+        func need(_ v: [Float]?, _ what: String, count n: Int) throws -> [Float] {
             guard let v else { throw PruneError.needsScores(what) }
+            guard v.count == n else { throw PruneError.needsScores("\(what) have \(v.count) entries, expected \(n) (scores of another checkpoint?)") }
             return v
         }
         // Width.
-        let keptHidden = H == s.hiddenSize ? Array(0..<H) : topK(try need(scores?.hidden, "hidden channel scores"), H)
+        let keptHidden = H == s.hiddenSize ? Array(0..<H) : topK(try need(scores?.hidden, "hidden channel scores", count: s.hiddenSize), H)
         var ffn = [Int: [Int]](), attn = [Int: [Int]](), mHeads = [Int: [Int]](), mDim = [Int: [Int]]()
         for l in kept {
             switch s.pattern[l] {
             case .mlp:
-                ffn[l] = F == s.ffnHiddenSize ? Array(0..<F) : topK(try need(scores?.ffn[l], "FFN scores of layer \(l)"), F)
+                ffn[l] = F == s.ffnHiddenSize ? Array(0..<F) : topK(try need(scores?.ffn[l], "FFN scores of layer \(l)", count: s.ffnHiddenSize), F)
             case .attention:
                 if nq == s.numAttentionHeads { attn[l] = Array(0..<nq); continue }
-                let sc = try need(scores?.attentionHeads[l], "attention head scores of layer \(l)")
+                let sc = try need(scores?.attentionHeads[l], "attention head scores of layer \(l)", count: s.numAttentionHeads)
                 let rep = s.numAttentionHeads / s.numKeyValueHeads, keepPer = nq / s.numKeyValueHeads
                 var heads = [Int]()
                 for g in 0..<s.numKeyValueHeads {
@@ -97,12 +99,22 @@ public struct PruningPlan: Sendable {
                 attn[l] = heads
             case .mamba:
                 let sP = s.mambaHeadDim, snh = s.mambaNumHeads
-                let dims = P == sP ? Array(0..<P) : topK(try need(scores?.mambaHeadDim[l], "Mamba head-dim scores of layer \(l)"), P)
+                let dims = P == sP ? Array(0..<P) : topK(try need(scores?.mambaHeadDim[l], "Mamba head-dim scores of layer \(l)", count: sP), P)
                 mDim[l] = dims
                 if nh == snh { mHeads[l] = Array(0..<nh); continue }
-                let ch = try need(scores?.mambaChannels[l], "Mamba channel scores of layer \(l)")
-                // Head score: L2 over its kept channels.
-                let headScore: [Float] = (0..<snh).map { h in dims.reduce(Float(0)) { $0 + ch[h * sP + $1] * ch[h * sP + $1] }.squareRoot() }
+                // Head score: L2 over its kept channels. With every channel kept that is the stored head score,
+                // so scores files without per-channel scores (`prunekit score --format json`) still work.
+                let headScore: [Float]
+                if let ch = try scores?.mambaChannels[l].map({ try need($0, "Mamba channel scores of layer \(l)", count: snh * sP) }) {
+                    headScore = (0..<snh).map { h in dims.reduce(Float(0)) { $0 + ch[h * sP + $1] * ch[h * sP + $1] }.squareRoot() }
+                } else if P == sP, let hs = scores?.mambaHeads[l] {
+                    headScore = hs
+                } else {
+                    throw PruneError.needsScores("Mamba channel scores (nh × P) of layer \(l): pruning heads and head-dim together ranks heads over the kept channels only")
+                }
+                guard headScore.count == snh else {
+                    throw PruneError.needsScores("Mamba head scores of layer \(l) have \(headScore.count) entries, expected \(snh)")
+                }
                 let per = snh / s.nGroups, keepPer = nh / s.nGroups
                 var heads = [Int]()
                 for g in 0..<s.nGroups {

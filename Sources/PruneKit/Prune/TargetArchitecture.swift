@@ -41,12 +41,15 @@ public enum PruneError: Error, CustomStringConvertible, ExitCodeProviding {
     case invalidTarget(String)
     case needsScores(String)
     case output(String)
+    /// A bad option value (size string, dtype name), naming the option and the accepted forms.
+    case badOption(String)
 
     public var description: String {
         switch self {
         case let .invalidTarget(m): return "invalid target architecture: \(m)"
         case let .needsScores(m): return "importance scores needed: \(m)"
         case let .output(m): return m
+        case let .badOption(m): return m
         }
     }
     public var exitCode: Int32 { 2 }

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import PruneKit
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Prune a Nemotron-H checkpoint to a target architecture and export it (pruning.md §4, §7).",
+        discussion: """
+        Keep-sets come from importance scores (--scores, a `prunekit score --format json` file) or, with --random-seed, \
+        are random (the baseline importance must beat). Options left out keep the source's size. Writes shards, \
+        index, config.json (new sizes, pattern, mamba_num_heads; every other key unchanged), the tokenizer files and \
+        pruning.json (kept channels, heads and layers in the source's numbering). Never writes into MODEL_DIR; refuses \
+        a non-empty OUT_DIR unless --force. --dry-run prints the plan and writes nothing. Exit 2 for bad input.
+        """
+    )
+
+    @Argument(help: "Source Hugging Face model folder (never modified).")
+    var model: String
+
+    @Argument(help: "Output folder for the pruned model.")
+    var out: String
+
+    @Option(help: "Target hidden size H (embedding channels).")
+    var hiddenSize: Int?
+
+    @Option(help: "Target FFN hidden size F (intermediate_size).")
+    var ffnHiddenSize: Int?
+
+    @Option(help: "Target Mamba heads per Mamba layer (a multiple of n_groups).")
+    var mambaNumHeads: Int?
+
+    @Option(help: "Target Mamba head dim P.")
+    var mambaHeadDim: Int?
+
+    @Option(help: "Target attention heads (a multiple of num_key_value_heads).")
+    var numAttentionHeads: Int?
+
+    @Option(help: "Target layer count; drops the layers the iterative ranking removes first.")
+    var numLayers: Int?
+
+    @Option(help: "Layers to drop, comma-separated, 0-based source numbering (e.g. 3,8).")
+    var dropLayers: String?
+
+    @Option(help: "Importance scores JSON (`prunekit score --format json`).")
+    var scores: String?
+
+    @Option(help: "Output dtype: bf16, f16, f32 or same (each tensor keeps the source's dtype).")
+    var dtype: String = "same"
+
+    @Option(help: "Largest shard, e.g. 5GB, 500MB, 2GiB.")
+    var maxShardSize: String = "5GB"
+
+    @Flag(help: "Print the plan (architecture, parameters, tensor shapes, shards) and write nothing.")
+    var dryRun = false
+
+    @Flag(help: "Allow a non-empty OUT_DIR (its old weights and index are replaced).")
+    var force = false
+
+    @Option(help: "Random keep-sets from this seed instead of importance scores (baseline).")
+    var randomSeed: UInt64?
+
+    @Option(help: "Dry-run output format: table or json.")
+    var format: OutputFormat = .table
+
+    func validate() throws {
+        if numLayers != nil && dropLayers != nil { throw ValidationError("give either --num-layers or --drop-layers, not both") }
+        if scores != nil && randomSeed != nil { throw ValidationError("give either --scores or --random-seed, not both") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let exportDType = try ExportDType.parse(dtype)
+            let shardBytes: Int
+            do { shardBytes = try parseByteSize(maxShardSize) } catch PruneError.badOption(let m) { throw PruneError.badOption("--max-shard-size: \(m)") }
+            let drop: [Int]? = try dropLayers.map { list in
+                try list.split(separator: ",").map { item in
+                    guard let v = Int(item.trimmingCharacters(in: .whitespaces)) else {
+                        throw PruneError.invalidTarget("--drop-layers \"\(list)\": \"\(item)\" is not a layer number")
+                    }
+                    return v
+                }
+            }
+            let target = TargetArchitecture(numLayers: numLayers, dropLayers: drop, hiddenSize: hiddenSize, ffnHiddenSize: ffnHiddenSize,
+                                            mambaNumHeads: mambaNumHeads, mambaHeadDim: mambaHeadDim, numAttentionHeads: numAttentionHeads)
+            let folder = try ModelFolder(path: model, strict: true)
+            let plan: PruningPlan
+            var recipe: [(String, JSONValue)] = [("target", (try? JSONParser().parse(target.canonicalJSON)) ?? .null)]
+            if let randomSeed {
+                plan = try PruningPlan.random(source: folder.config, target: target, seed: randomSeed)
+                recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))]
+            } else {
+                let scoresValue = try obtainScores(folder: folder, options: self)
+                do {
+                    plan = try PruningPlan(source: folder.config, scores: scoresValue, target: target)
+                } catch PruneError.needsScores(let m) where scoresValue == nil {
+                    throw PruneError.needsScores("\(m); pass --scores FILE.json, or --random-seed S for a random baseline")
+                }
+                recipe += [("keep_sets", .string(scoresValue == nil ? "none (no width pruned)" : "importance")),
+                           ("scores", scores.map { .string($0) } ?? .null)]
+            }
+            let options = Exporter.Options(dtype: exportDType, maxShardBytes: shardBytes, force: force,
+                                           calibrationFingerprint: nil, recipe: .object(recipe))
+            if dryRun {
+                let p = try Exporter.plan(folder: folder, plan: plan, options: options)
+                switch format {
+                case .json: printJSON(dryRunJSON(p, plan: plan))
+                case .table: print(dryRunTable(p, plan: plan))
+                }
+                return
+            }
+            if plan.target.count(.attention) == 0 && plan.source.count(.attention) > 0 {
+                FileHandle.standardError.write(Data("warning: the pruned model has no attention layers; transformers 5.24 then fails in generate()/forward with its default cache (pass use_cache=False)\n".utf8))
+            }
+            let shards = try Exporter.export(folder: folder, plan: plan, to: out, options: options)
+            print("wrote \(out): \(plan.target.patternString) (\(plan.target.numLayers) layers), \(grouped(plan.target.parameterCount)) parameters " +
+                  "(source \(grouped(plan.source.parameterCount))), \(shards.shards.count) weight file(s), \(gib(shards.totalBytes))")
+        }
+    }
+
+    private func dryRunTable(_ p: Exporter.Plan, plan: PruningPlan) -> String {
+        let t = p.target, s = plan.source
+        var lines = [
+            "target architecture: \(t.patternString) (\(t.numLayers) layers, source \(s.numLayers))",
+            "  hidden_size \(s.hiddenSize) → \(t.hiddenSize)   intermediate_size \(s.ffnHiddenSize) → \(t.ffnHiddenSize)",
+            "  num_attention_heads \(s.numAttentionHeads) → \(t.numAttentionHeads) (kv \(t.numKeyValueHeads))   mamba_num_heads \(s.mambaNumHeads) → \(t.mambaNumHeads)   mamba_head_dim \(s.mambaHeadDim) → \(t.mambaHeadDim)",
+            "parameters: \(grouped(p.targetParameters)) (source \(grouped(p.sourceParameters)), \(String(format: "%.1f", 100 * Double(p.targetParameters) / Double(p.sourceParameters)))%)",
+            "tensors (source → target):",
+        ]
+        for r in p.tensors {
+            let same = r.name == r.sourceName ? "" : "  (from \(r.sourceName))"
+            lines.append("  \(r.name)  \(r.sourceShape) → \(r.targetShape)  \(r.dtype.rawValue)\(same)")
+        }
+        lines.append("shards:")
+        lines.append(p.shards.table.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        lines.append("dry run: nothing written to \(out)")
+        return lines.joined(separator: "\n")
+    }
+
+    private func dryRunJSON(_ p: Exporter.Plan, plan: PruningPlan) -> JSONValue {
+        .object([
+            ("target", Exporter.summary(p.target)),
+            ("parameters", .object([("source", .int(p.sourceParameters)), ("target", .int(p.targetParameters))])),
+            ("tensors", .array(p.tensors.map { r in
+                .object([("name", .string(r.name)), ("source", .string(r.sourceName)),
+                         ("source_shape", .array(r.sourceShape.map { .int($0) })), ("shape", .array(r.targetShape.map { .int($0) })),
+                         ("dtype", .string(r.dtype.rawValue))])
+            })),
+            ("shards", p.shards.json),
+            ("kept", plan.keptJSON),
+        ])
+    }
+}
+
+/// Importance scores for `prune`: from `--scores FILE.json`, otherwise nil (no width pruning possible
+/// without --random-seed).
+func obtainScores(folder: ModelFolder, options: Prune) throws -> ImportanceScores? {
+    // INTEGRATION: when merging with the scorer, add --data/--samples/--seq-len/--db to `Prune` and, when
+    // --data is given, return `try Importance.loadOrCompute(folder: folder, calibration: CalibrationSet.load(
+    // path: data, tokenizer: Tokenizer.load(modelDir: folder.path), samples: samples, seqLen: seqLen),
+    // options: ScoreOptions(...), dbPath: db).scores` (and record the calibration fingerprint in Exporter.Options).
+    guard let path = options.scores else { return nil }
+    return try ImportanceScores.load(path: path)
+}
