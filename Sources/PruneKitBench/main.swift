@@ -5,12 +5,9 @@ import PruneKit
 // Usage: PruneKitBench [SECTION ...]   (default: all)
 let sections: [(String, () throws -> Void)] = [
     ("inspect", benchInspect),
-<<<<<<< HEAD
     ("tokenizer", benchTokenizer),
     ("forward", benchForward),
-=======
     ("export", benchExport),
->>>>>>> export
 ]
 
 let wanted = Set(CommandLine.arguments.dropFirst())

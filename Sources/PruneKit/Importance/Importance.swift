@@ -66,3 +66,11 @@ public enum Importance {
         return (scores, false, secs)
     }
 }
+
+extension Importance {
+    /// Stored scores for the key, or nil (never computes).
+    public static func loadOrComputeIfStored(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, dbPath: String) throws -> ImportanceScores? {
+        guard FileManager.default.fileExists(atPath: dbPath) else { return nil }
+        return try ScoreStore(db: try PruneKitDatabase(path: dbPath)).load(checkpoint: folder.fingerprint, calibration: calibration.fingerprint, optionsKey: options.key)
+    }
+}

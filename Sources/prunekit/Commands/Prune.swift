@@ -44,6 +44,21 @@ struct Prune: ParsableCommand {
     @Option(help: "Importance scores JSON (`prunekit score --format json`).")
     var scores: String?
 
+    @Option(help: "Calibration data for the importance scores (stored scores in --db are reused; computed first if missing).")
+    var data: String?
+
+    @Option(help: "Calibration sequences N (with --data).")
+    var samples: Int?
+
+    @Option(name: .customLong("seq-len"), help: "Calibration tokens per sequence T (with --data).")
+    var seqLen: Int?
+
+    @Option(help: "SQLite database holding importance scores (and studies).")
+    var db: String = "prunekit.sqlite"
+
+    @Flag(help: "No progress bar while scoring.")
+    var quiet = false
+
     @Option(help: "Output dtype: bf16, f16, f32 or same (each tensor keeps the source's dtype).")
     var dtype: String = "same"
 
@@ -65,6 +80,7 @@ struct Prune: ParsableCommand {
     func validate() throws {
         if numLayers != nil && dropLayers != nil { throw ValidationError("give either --num-layers or --drop-layers, not both") }
         if scores != nil && randomSeed != nil { throw ValidationError("give either --scores or --random-seed, not both") }
+        if scores != nil && data != nil { throw ValidationError("give either --scores or --data, not both") }
     }
 
     func run() throws {
@@ -84,22 +100,25 @@ struct Prune: ParsableCommand {
                                             mambaNumHeads: mambaNumHeads, mambaHeadDim: mambaHeadDim, numAttentionHeads: numAttentionHeads)
             let folder = try ModelFolder(path: model, strict: true)
             let plan: PruningPlan
+            var calibrationFingerprint: String?
             var recipe: [(String, JSONValue)] = [("target", (try? JSONParser().parse(target.canonicalJSON)) ?? .null)]
             if let randomSeed {
                 plan = try PruningPlan.random(source: folder.config, target: target, seed: randomSeed)
                 recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))]
             } else {
-                let scoresValue = try obtainScores(folder: folder, options: self)
+                let (scoresValue, fingerprint) = try obtainScores(folder: folder, options: self)
+                calibrationFingerprint = fingerprint
                 do {
                     plan = try PruningPlan(source: folder.config, scores: scoresValue, target: target)
                 } catch PruneError.needsScores(let m) where scoresValue == nil {
-                    throw PruneError.needsScores("\(m); pass --scores FILE.json, or --random-seed S for a random baseline")
+                    throw PruneError.needsScores("\(m); pass --data FILE (calibration text, scored and stored in --db), --scores FILE.json, or --random-seed S for a random baseline")
                 }
                 recipe += [("keep_sets", .string(scoresValue == nil ? "none (no width pruned)" : "importance")),
-                           ("scores", scores.map { .string($0) } ?? .null)]
+                           ("scores", scores.map { .string($0) } ?? .null), ("calibration_data", data.map { .string($0) } ?? .null),
+                           ("samples", samples.map { .int($0) } ?? .null), ("seq_len", seqLen.map { .int($0) } ?? .null)]
             }
             let options = Exporter.Options(dtype: exportDType, maxShardBytes: shardBytes, force: force,
-                                           calibrationFingerprint: nil, recipe: .object(recipe))
+                                           calibrationFingerprint: calibrationFingerprint, recipe: .object(recipe))
             if dryRun {
                 let p = try Exporter.plan(folder: folder, plan: plan, options: options)
                 switch format {
@@ -151,13 +170,27 @@ struct Prune: ParsableCommand {
     }
 }
 
-/// Importance scores for `prune`: from `--scores FILE.json`, otherwise nil (no width pruning possible
-/// without --random-seed).
-func obtainScores(folder: ModelFolder, options: Prune) throws -> ImportanceScores? {
-    // INTEGRATION: when merging with the scorer, add --data/--samples/--seq-len/--db to `Prune` and, when
-    // --data is given, return `try Importance.loadOrCompute(folder: folder, calibration: CalibrationSet.load(
-    // path: data, tokenizer: Tokenizer.load(modelDir: folder.path), samples: samples, seqLen: seqLen),
-    // options: ScoreOptions(...), dbPath: db).scores` (and record the calibration fingerprint in Exporter.Options).
-    guard let path = options.scores else { return nil }
-    return try ImportanceScores.load(path: path)
+/// Importance scores for `prune`: from `--scores FILE.json`, or from the store in `--db` for `--data`
+/// (computed and stored first if missing); nil when neither is given (no width pruning possible).
+/// - Returns: the scores and the calibration set's fingerprint (when --data is given).
+func obtainScores(folder: ModelFolder, options: Prune) throws -> (ImportanceScores?, String?) {
+    if let path = options.scores { return (try ImportanceScores.load(path: path), nil) }
+    guard let data = options.data else { return (nil, nil) }
+    let tokPath = (folder.path as NSString).appendingPathComponent("tokenizer.json")
+    let tokenizer = FileManager.default.fileExists(atPath: tokPath) ? try Tokenizer.load(modelDir: folder.path) : nil
+    let set = try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: options.samples, seqLen: options.seqLen)
+    var opts = ScoreOptions()
+    if let n = options.numLayers { opts.remove = max(1, folder.config.numLayers - n) } else { opts.remove = nil }
+    if options.numLayers == nil { opts.layers = .blockInfluence }
+    // Reuse a complete ranking when one is stored; otherwise compute what this target needs.
+    var full = ScoreOptions()
+    if let r = try? Importance.loadOrComputeIfStored(folder: folder, calibration: set, options: full, dbPath: options.db) {
+        return (r, set.fingerprint)
+    }
+    if options.numLayers == nil { full = opts }
+    let bar = ProgressBar(quiet: options.quiet)
+    let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts,
+                                              dbPath: options.db, progress: bar.update)
+    if !result.reused { note(String(format: "importance scores computed in %.1f s and stored in %@", result.seconds, options.db)) }
+    return (result.scores, set.fingerprint)
 }
