@@ -24,7 +24,7 @@ build: deps
 
 test: deps
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	$(SWIFT) test -c $(CONFIG) --skip-build
+	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing
 
 bench: build
 	.build/$(CONFIG)/PruneKitBench
