@@ -68,7 +68,7 @@ public struct ImportanceScores: Codable, Sendable, Equatable {
         var o: [(String, JSONValue)] = [
             ("aggregation", .string(aggregation)),
             ("hidden", arr(hidden)), ("ffn", map(ffn)), ("attention_heads", map(attentionHeads)),
-            ("mamba_heads", map(mambaHeads)), ("mamba_head_dim", map(mambaHeadDim)),
+            ("mamba_heads", map(mambaHeads)), ("mamba_head_dim", map(mambaHeadDim)), ("mamba_channels", map(mambaChannels)),
             ("block_influence", blockInfluence.map(arr) ?? .null),
         ]
         if let r = layerRanking {
