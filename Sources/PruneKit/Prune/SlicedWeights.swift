@@ -63,9 +63,10 @@ public final class SlicedWeights: WeightSource, @unchecked Sendable {
                 let P = s.mambaHeadDim, I = s.mambaIntermediate, GN = s.nGroups * s.ssmStateSize, Cc = s.convDim
                 let heads = plan.keptMambaHeads[l]!, dims = plan.keptMambaHeadDim[l]!
                 let full = heads.count == s.mambaNumHeads && dims.count == P
+                // in_proj rows: z [I] | x [I] | B [GN] | C [GN] | dt [nh]; conv channels: x [I] | B [GN] | C [GN].
                 let xs = heads.flatMap { h in dims.map { h * P + $0 } }          // kept (h, p) channels
-                let inRows: [Int]? = full ? nil : xs + xs.map { I + $0 } + (0..<GN).map { 2 * I + $0 } + heads.map { 2 * I + GN + $0 }
-                let convRows: [Int]? = full ? nil : xs + (0..<GN).map { I + $0 }
+                let inRows: [Int]? = full ? nil : xs + xs.map { I + $0 } + (0..<(2 * GN)).map { 2 * I + $0 } + heads.map { 2 * I + 2 * GN + $0 }
+                let convRows: [Int]? = full ? nil : xs + (0..<(2 * GN)).map { I + $0 }
                 let Km: [Int]? = heads.count == s.mambaNumHeads ? nil : heads
                 mix("in_proj.weight", s.inProjDim, H, inRows, Kh)
                 mix("conv1d.weight", Cc, s.convKernel, convRows, nil)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// How a search run behaves (not part of the recipe: the same study can be worked on with different settings).
-public struct SearchRunOptions: Sendable {
+public struct SearchRunOptions {
     /// The SQLite database holding scores, studies and trials.
     public var dbPath: String
     /// Study name (default: the recipe file's base name).
@@ -17,9 +17,9 @@ public struct SearchRunOptions: Sendable {
     /// Bytes of widened fp32 weights each model keeps in memory.
     public var cacheBudgetBytes: Int = 4 << 30
     /// (phase, done, total) for a progress bar.
-    public var progress: (@Sendable (String, Int, Int) -> Void)?
+    public var progress: ((String, Int, Int) -> Void)?
     /// One line per event (trial claimed, finished…), for stderr.
-    public var log: (@Sendable (String) -> Void)?
+    public var log: ((String) -> Void)?
 
     public init(dbPath: String, studyName: String? = nil) { self.dbPath = dbPath; self.studyName = studyName }
 }
