@@ -149,6 +149,8 @@ public struct WorkerIdentity: Sendable, Equatable {
     public var token: String
     public var id: String { "\(host):\(pid):\(token)" }
 
+    public init(host: String, pid: Int, token: String) { self.host = host; self.pid = pid; self.token = token }
+
     public static func current() -> WorkerIdentity {
         WorkerIdentity(host: ProcessInfo.processInfo.hostName, pid: Int(ProcessInfo.processInfo.processIdentifier),
                        token: String(UUID().uuidString.prefix(8)).lowercased())
