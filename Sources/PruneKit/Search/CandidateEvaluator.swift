@@ -1,0 +1,80 @@
+import Foundation
+
+/// What a candidate scores on held-out data against the full model (pruning.md §6).
+public struct CandidateMetrics: Sendable, Equatable {
+    /// Mean over positions of KL(p_full ‖ p_candidate), nats per token.
+    public var kl: Double
+    /// Mean over samples, positions and vocabulary of (logit_candidate − logit_full)².
+    public var mse: Double
+    /// The candidate's mean next-token loss, nats per predicted token.
+    public var loss: Double
+    /// Wall-clock seconds of the evaluation (building the pruned model and running the held-out set).
+    public var seconds: Double
+
+    public func value(_ m: Recipe.Metric) -> Double {
+        switch m { case .kl: return kl; case .mse: return mse; case .loss: return loss }
+    }
+}
+
+/// Runs pruned models in memory on a held-out set and compares their logits with the full model's.
+///
+/// The full model's held-out logits are computed once and kept when they fit `logitBudgetBytes`
+/// (N·T·V·4 bytes); otherwise they are recomputed for every candidate.
+public final class CandidateEvaluator: @unchecked Sendable {
+    public let base: WeightSource
+    public let heldout: CalibrationSet
+    public let cacheBudgetBytes: Int
+    public let dtFloor: Bool
+    private let fullModel: NemotronHModel
+    private var fullLogits: [[Float]]?
+    /// The full model's loss on the held-out set, nats per predicted token.
+    public private(set) var fullLoss: Double = .nan
+    /// Seconds spent computing the full model's logits.
+    public private(set) var fullSeconds: Double = 0
+
+    /// - Throws: ``ModelError`` for an empty set or bad ids.
+    public init(base: WeightSource, heldout: CalibrationSet, cacheBudgetBytes: Int = 4 << 30, logitBudgetBytes: Int = 2 << 30,
+                dtFloor: Bool = true) throws {
+        guard !heldout.samples.isEmpty else { throw ModelError.emptyInput("the held-out set has no samples") }
+        self.base = base; self.heldout = heldout; self.cacheBudgetBytes = cacheBudgetBytes; self.dtFloor = dtFloor
+        fullModel = try NemotronHModel(source: base, cacheBudgetBytes: cacheBudgetBytes)
+        fullModel.dtFloor = dtFloor
+        let keep = heldout.tokenCount * base.config.vocabSize * 4 <= logitBudgetBytes
+        var kept = [[Float]]()
+        let start = Date()
+        let m = try fullModel.evaluate(heldout) { _, l in if keep { kept.append(l) } }
+        fullSeconds = Date().timeIntervalSince(start)
+        fullLoss = m.loss
+        fullLogits = keep ? kept : nil
+    }
+
+    /// Whether the full model's logits are held in memory.
+    public var keepsFullLogits: Bool { fullLogits != nil }
+
+    /// Prunes the base weights with `plan` (in memory, ``SlicedWeights``) and measures KL, MSE and loss.
+    /// - Parameter onSample: called after each held-out sample (e.g. to beat a heartbeat).
+    public func evaluate(plan: PruningPlan, onSample: (() -> Void)? = nil) throws -> CandidateMetrics {
+        let start = Date()
+        let model = try NemotronHModel(source: SlicedWeights(base: base, plan: plan), cacheBudgetBytes: cacheBudgetBytes)
+        model.dtFloor = dtFloor
+        let V = base.config.vocabSize
+        var kl = 0.0, sq = 0.0, nll = 0.0
+        var rows = 0, predicted = 0
+        for (b, ids) in heldout.samples.enumerated() {
+            let T = ids.count
+            let full = try fullLogits?[b] ?? fullModel.forward(ids, sample: b)
+            let logits = try model.forward(ids, sample: b)
+            kl += klDivergence(reference: full, candidate: logits, rows: T, vocab: V)
+            logits.withUnsafeBufferPointer { c in full.withUnsafeBufferPointer { f in
+                var s = 0.0
+                for i in 0..<(T * V) { let d = Double(c[i] - f[i]); s += d * d }
+                sq += s
+            } }
+            nll += nextTokenNLL(logits: logits, ids: ids, vocab: V)
+            rows += T; predicted += max(0, T - 1)
+            onSample?()
+        }
+        return CandidateMetrics(kl: kl / Double(rows), mse: sq / Double(rows * V), loss: predicted > 0 ? nll / Double(predicted) : .nan,
+                                seconds: Date().timeIntervalSince(start))
+    }
+}

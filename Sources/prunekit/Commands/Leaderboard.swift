@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import PruneKit
+
+/// `table`, `json` or `csv`.
+enum TableFormat: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
+
+struct Leaderboard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rank a study's feasible, complete trials by its objective (formats.md §4).",
+        discussion: """
+        Shows parameters, memory at the study's context × batch and its slack to the budget, predicted tokens/s, \
+        and the measured KL divergence, logit MSE and LM loss. --pareto keeps the Pareto front of (predicted \
+        tokens/s: maximize, KL: minimize); in the table, front members are marked P. JSON also lists evaluated \
+        trials that are not ranked (infeasible depth probes, failures).
+        """
+    )
+
+    @Option(help: "SQLite database.")
+    var db: String = "prunekit.sqlite"
+
+    @Option(help: "Study name (default: the most recently created study).")
+    var study: String?
+
+    @Option(help: "Output format: table, json or csv.")
+    var format: TableFormat = .table
+
+    @Flag(help: "Only the Pareto front of (tokens/s max, KL min).")
+    var pareto = false
+
+    @Option(help: "Show only the first N.")
+    var top: Int?
+
+    func validate() throws { if let t = top, t <= 0 { throw ValidationError("--top must be > 0, got \(t)") } }
+
+    func run() throws {
+        try runReportingErrors {
+            let store = try openExisting(db)
+            let s = try resolveStudy(store, study)
+            let trials = try store.trials(study: s.id)
+            let front = TrialStore.paretoFront(trials)
+            var ranked = pareto ? front : TrialStore.leaderboard(trials)
+            if let top { ranked = Array(ranked.prefix(top)) }
+            switch format {
+            case .json:
+                let unranked = trials.filter { t in (t.state == .complete || t.state == .fail) && !TrialStore.leaderboard(trials).contains { $0.number == t.number } }
+                printJSON(.object([("study", s.json), ("objective", .string(s.objective.rawValue)), ("direction", .string(s.direction)),
+                                   ("pareto", .bool(pareto)), ("trials", .array(ranked.enumerated().map { i, t in
+                                       var o = t.json.objectValue!; o.insert(("rank", .int(i + 1)), at: 0)
+                                       o.append(("pareto_front", .bool(front.contains { $0.number == t.number }))); return .object(o) })),
+                                   ("not_ranked", .array(unranked.map(\.json)))]))
+            case .csv:
+                let cols = ["rank", "number", "stage", "num_layers", "hidden_size", "ffn_hidden_size", "mamba_num_heads", "mamba_head_dim",
+                            "num_attention_heads", "params", "memory_bytes", "budget_bytes", "slack_bytes", "max_batch", "tokens_per_second",
+                            "kl", "mse", "loss", "pareto_front"]
+                print(cols.joined(separator: ","))
+                for (i, t) in ranked.enumerated() {
+                    let a = t.architecture
+                    let v: [String] = ["\(i + 1)", "\(t.number)", t.stage.rawValue, "\(a.numLayers!)", "\(a.hiddenSize!)", "\(a.ffnHiddenSize!)",
+                                       "\(a.mambaNumHeads!)", "\(a.mambaHeadDim!)", "\(a.numAttentionHeads!)", "\(t.params)", "\(t.memoryBytes)",
+                                       "\(t.budgetBytes)", "\(t.slackBytes)", "\(t.maxBatch)", "\(t.tokensPerSecond)",
+                                       t.kl.map { "\($0)" } ?? "", t.mse.map { "\($0)" } ?? "", t.loss.map { "\($0)" } ?? "",
+                                       front.contains { $0.number == t.number } ? "1" : "0"]
+                    print(v.joined(separator: ","))
+                }
+            case .table:
+                print("study \(s.name): \(s.counts[.complete] ?? 0) complete, \(s.enumerated) enumerated, \(s.feasible) feasible; objective \(s.objective.rawValue) (minimize); budget \(gib(s.budgetBytes)) at \(grouped(s.context)) tokens × batch \(s.batch) on \(s.hardware)")
+                print(LeaderboardTable.render(ranked, pareto: Set(front.map(\.number))))
+            }
+        }
+    }
+}
+
+/// The leaderboard as a text table.
+enum LeaderboardTable {
+    static func render(_ ranked: [TrialRecord], pareto: Set<Int>) -> String {
+        guard !ranked.isEmpty else { return "(no feasible complete trials yet)" }
+        let header = ["rank", "trial", "layers", "hidden", "FFN", "Mamba", "attn", "params", "mem GiB", "slack GiB", "tok/s", "KL", "MSE", "loss", "P"]
+        let rows = ranked.enumerated().map { i, t -> [String] in
+            let a = t.architecture
+            return ["\(i + 1)", "\(t.number)", "\(a.numLayers!)", "\(a.hiddenSize!)", "\(a.ffnHiddenSize!)", "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)",
+                    "\(a.numAttentionHeads!)", grouped(t.params), String(format: "%.4f", GiB.of(t.memoryBytes)), String(format: "%+.4f", GiB.of(t.slackBytes)),
+                    String(format: "%.2f", t.tokensPerSecond), t.kl.map { String(format: "%.5f", $0) } ?? "-",
+                    t.mse.map { String(format: "%.5f", $0) } ?? "-", t.loss.map { String(format: "%.4f", $0) } ?? "-", pareto.contains(t.number) ? "P" : ""]
+        }
+        return renderTable(header: header, rows: rows)
+    }
+}
+
+/// Opens a database that must already exist (reading commands never create one).
+func openExisting(_ path: String) throws -> TrialStore {
+    guard FileManager.default.fileExists(atPath: path) else { throw StoreError.sqlite(path: path, message: "no such database file (run `prunekit search` first or give --db)") }
+    return try TrialStore(path: path)
+}
+
+/// The study called `name`, or the most recent one.
+func resolveStudy(_ store: TrialStore, _ name: String?) throws -> StudyRecord {
+    if let name { return try store.study(named: name) }
+    guard let last = try store.studyNames().last else { throw SearchError.unknownStudy(name: "(any)", known: []) }
+    return try store.study(named: last)
+}

@@ -1,0 +1,194 @@
+import ArgumentParser
+import Foundation
+import PruneKit
+
+struct Search: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search pruned architectures: enumerate, cost, pick K, evaluate each for real (arXiv 2508.14444 §4.2).",
+        discussion: """
+        Reads a YAML recipe (Searches/*.yaml; unknown keys are errors; relative paths are resolved against the \
+        recipe's directory). Enumerates the product of the search space, drops candidates that break the structure \
+        rules (Mamba heads a multiple of G, attention heads a multiple of the KV heads), the width/depth pruning \
+        ratios or the memory budget at the recipe's context × batch, keeps the top K by predicted tokens/s (or \
+        closeness to target_params), prunes each in memory with the stored importance scores and measures KL \
+        divergence to the full model, logit MSE and LM loss on held-out text. Every candidate is a trial in the \
+        SQLite --db: a killed search resumes where it stopped, and several processes on one machine can work on \
+        the same study. --dry-run prints the plan from the config alone (the model may be a config.json). \
+        Exit codes: 2 bad recipe, 3 database, 4 nothing feasible.
+        """
+    )
+
+    @Argument(help: "Recipe file (YAML).")
+    var recipe: String
+
+    @Option(help: "SQLite database for scores, studies and trials.")
+    var db: String = "prunekit.sqlite"
+
+    @Option(help: "Study name (default: the recipe file's base name).")
+    var study: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Print the plan (candidates, memory, throughput, the K picked); read no weights, write nothing.")
+    var dryRun = false
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @Flag(help: "No progress bar or log lines.")
+    var quiet = false
+
+    @Option(name: .customLong("max-trials"), help: "Evaluate at most this many trials in this process, then stop (resume later).")
+    var maxTrials: Int?
+
+    @Option(name: .customLong("stale-after"), help: "Seconds without a heartbeat after which another worker's RUNNING trial is retried (default 600; a dead pid on this host is detected at once).")
+    var staleAfter: Double = 600
+
+    @Flag(name: .customLong("retry-failed"), help: "Evaluate FAIL trials again.")
+    var retryFailed = false
+
+    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory per model (default 4).")
+    var weightCacheGiB: Double = 4
+
+    func validate() throws {
+        if let m = maxTrials, m <= 0 { throw ValidationError("--max-trials must be > 0, got \(m)") }
+        if staleAfter <= 0 { throw ValidationError("--stale-after must be > 0, got \(staleAfter)") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let r = try Recipe.load(path: recipe)
+            if dryRun {
+                let plan = try ArchitectureSearch.dryRun(recipe: r)
+                switch format {
+                case .json: printJSON(SearchOutput.planJSON(plan, recipe: r))
+                case .table: print(SearchOutput.planTable(plan, recipe: r))
+                }
+                return
+            }
+            var o = SearchRunOptions(dbPath: db, studyName: study)
+            o.maxTrials = maxTrials; o.staleAfter = staleAfter; o.retryFailed = retryFailed
+            o.cacheBudgetBytes = Int(weightCacheGiB * 1_073_741_824)
+            let bar = ProgressBar(quiet: quiet)
+            o.progress = bar.update
+            if !quiet { o.log = { note($0) } }
+            let out = try ArchitectureSearch.run(recipe: r, options: o)
+            switch format {
+            case .json:
+                printJSON(.object([
+                    ("study", out.study.json), ("finished", .bool(out.finished)), ("evaluated_here", .int(out.evaluatedHere)),
+                    ("worker", .string(o.worker.id)), ("scores_reused", .bool(out.scoresReused)),
+                    ("score_seconds", .double(out.scoreSeconds)), ("full_model_seconds", .double(out.fullModelSeconds)),
+                    ("total_seconds", .double(out.totalSeconds)), ("depth", .string(out.plan.depthSource.description)),
+                    ("leaderboard", .array(TrialStore.leaderboard(out.trials).map(\.json))),
+                    ("trials", .array(out.trials.filter { $0.state != .pruned }.map(\.json))),
+                ]))
+            case .table:
+                let s = out.study
+                print("study        \(s.name) in \(db)  (\(s.strategy), objective \(s.objective.rawValue), minimize)")
+                print("candidates   \(s.enumerated) enumerated, \(s.feasible) feasible" + SearchOutput.rejectionText(s.rejections))
+                print(String(format: "this run     %d trials evaluated in %.1f s (scores %@, full model on held-out %.2f s, loss %.4f)",
+                             out.evaluatedHere, out.totalSeconds, out.scoresReused ? "reused" : String(format: "computed in %.1f s", out.scoreSeconds),
+                             out.fullModelSeconds, s.fullLoss ?? .nan))
+                if let d = s.bestDepth { print("best depth   \(d) layers (depth stage)") }
+                print("state        " + TrialState.allCases.map { "\($0.rawValue) \(s.counts[$0] ?? 0)" }.joined(separator: ", ")
+                      + (out.finished ? "" : "  — not finished; run again to resume"))
+                print("")
+                print(LeaderboardTable.render(TrialStore.leaderboard(out.trials), pareto: Set(TrialStore.paretoFront(out.trials).map(\.number))))
+            }
+        }
+    }
+}
+
+/// Text and JSON renderings of a search plan.
+enum SearchOutput {
+    static func mix(_ pattern: String) -> String {
+        "\(pattern.filter { $0 == "M" }.count) M / \(pattern.filter { $0 == "*" }.count) * / \(pattern.filter { $0 == "-" }.count) -"
+    }
+
+    static func rejectionText(_ r: [SearchError.Rejection]) -> String {
+        r.isEmpty ? "" : "; rejected by " + r.map { "\($0.constraint) \($0.count)" }.joined(separator: ", ")
+    }
+
+    static func candidateJSON(_ c: Candidate, picked: Bool) -> JSONValue {
+        let a = c.architecture, r = c.cost
+        return .object([
+            ("num_layers", .int(a.numLayers!)), ("hidden_size", .int(a.hiddenSize!)), ("ffn_hidden_size", .int(a.ffnHiddenSize!)),
+            ("mamba_num_heads", .int(a.mambaNumHeads!)), ("mamba_head_dim", .int(a.mambaHeadDim!)),
+            ("num_attention_heads", .int(a.numAttentionHeads!)), ("pattern", .string(c.pattern)), ("layer_mix", .string(mix(c.pattern))),
+            ("architecture_hash", .string(a.hash)), ("params", .int(r.parameters)), ("memory_bytes", .int(r.memoryBytes)),
+            ("memory_gib", .double(GiB.of(r.memoryBytes))), ("slack_bytes", .int(r.slackBytes)), ("fits", .bool(r.fits)),
+            ("max_batch", .int(r.maxBatch)), ("tokens_per_second", .double(r.outputTokensPerSecond)),
+            ("feasible", .bool(c.isFeasible)), ("rejected_by", c.rejection.map { .string($0.constraint) } ?? .null),
+            ("reason", c.rejection.map { .string($0.reason) } ?? .null), ("picked", .bool(picked)),
+        ])
+    }
+
+    static func planJSON(_ p: SearchPlan, recipe: Recipe) -> JSONValue {
+        let picked = Set(p.picked)
+        return .object([
+            ("recipe", recipe.json), ("recipe_path", .string(recipe.path)), ("source_params", .int(p.source.parameterCount)),
+            ("source_pattern", .string(p.source.patternString)), ("budget_bytes", .int(p.budgetBytes)),
+            ("depth", .string(p.depthSource.description)), ("notes", .array(recipe.notes.map { .string($0) })),
+            ("enumerated", .int(p.candidates.count)), ("feasible", .int(p.feasible.count)),
+            ("rejections", .object(p.rejections.map { ($0.constraint, .int($0.count)) })),
+            ("strategy", .string(recipe.strategy.rawValue)),
+            ("picked", .array(p.picked.map { candidateJSON(p.candidates[$0], picked: true) })),
+            ("depth_probes", .array(p.depthProbes.map { candidateJSON($0, picked: true) })),
+            ("picked_per_depth", .object(p.pickedPerDepth.keys.sorted().map { n in
+                (String(n), .array(p.pickedPerDepth[n]!.map { candidateJSON(p.candidates[$0], picked: true) })) })),
+            ("candidates", .array(p.candidates.enumerated().map { candidateJSON($0.element, picked: picked.contains($0.offset)) })),
+        ])
+    }
+
+    static func row(_ c: Candidate, mark: String) -> [String] {
+        let a = c.architecture, r = c.cost
+        return [mark, "\(a.numLayers!)", mix(c.pattern), "\(a.hiddenSize!)", "\(a.ffnHiddenSize!)", "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)",
+                "\(a.numAttentionHeads!)", grouped(r.parameters), String(format: "%.3f", GiB.of(r.memoryBytes)),
+                String(format: "%+.3f", GiB.of(r.slackBytes)), r.fits ? "yes" : "NO", "\(r.maxBatch)", String(format: "%.2f", r.outputTokensPerSecond)]
+    }
+
+    static let header = ["", "layers", "mix M/*/-", "hidden", "FFN", "Mamba", "attn", "params", "mem GiB", "slack GiB", "fits", "batch", "tok/s"]
+
+    static func planTable(_ p: SearchPlan, recipe: Recipe) -> String {
+        var out = [String]()
+        let s = p.source
+        out.append("recipe       \(recipe.path)  (dry run: no weights read, nothing written)")
+        out.append("source       \(s.numLayers) layers (\(mix(s.patternString))), hidden \(s.hiddenSize), FFN \(s.ffnHiddenSize), \(s.mambaNumHeads)×\(s.mambaHeadDim) Mamba heads, \(s.numAttentionHeads) attention heads: \(grouped(s.parameterCount)) parameters")
+        out.append(String(format: "budget       %@: %.2f GiB at %@ tokens × batch %d; workload ISL %d / OSL %d", recipe.hardware.name, GiB.of(p.budgetBytes),
+                          grouped(recipe.context), recipe.batch, recipe.workload.inputLength, recipe.workload.outputLength))
+        out.append("depth        \(p.depthSource.description)")
+        for n in recipe.notes { out.append("note         \(n)") }
+        out.append("candidates   \(p.candidates.count) enumerated, \(p.feasible.count) feasible" + rejectionText(p.rejections))
+        var rows = [[String]]()
+        switch recipe.strategy {
+        case .joint:
+            out.append("selection    top \(recipe.topK) by \(recipe.selection == .throughput ? "predicted tokens/s" : "closeness to \(grouped(recipe.targetParams ?? 0)) parameters") (marked *)")
+            let picked = Set(p.picked)
+            rows = p.picked.map { row(p.candidates[$0], mark: "*") }
+            rows.append([])
+            rows += p.candidates.indices.filter { p.candidates[$0].isFeasible && !picked.contains($0) }.map { row(p.candidates[$0], mark: "") }
+        case .depthThenWidth:
+            out.append("strategy     depth-then-width: evaluate the depth probes (D, source widths, memory not checked), keep the best depth, then evaluate the top \(recipe.topK) width candidates at that depth by \(recipe.selection == .throughput ? "predicted tokens/s" : "closeness to \(grouped(recipe.targetParams ?? 0)) parameters") (marked *)")
+            rows = p.depthProbes.map { row($0, mark: "D") }
+            for n in p.pickedPerDepth.keys.sorted() {
+                rows.append([])
+                let picked = Set(p.pickedPerDepth[n]!)
+                rows += p.pickedPerDepth[n]!.map { row(p.candidates[$0], mark: "*") }
+                rows += p.candidates.indices.filter { p.candidates[$0].isFeasible && p.candidates[$0].numLayers == n && !picked.contains($0) }.map { row(p.candidates[$0], mark: "") }
+            }
+        }
+        out.append("feasible candidates:")
+        out.append(renderTable(header: header, rows: rows))
+        return out.joined(separator: "\n")
+    }
+}
+
+/// Right-aligned columns (first column left); an empty row prints as a blank line.
+func renderTable(header: [String], rows: [[String]]) -> String {
+    let w = header.indices.map { i in ([header] + rows).map { i < $0.count ? $0[i].count : 0 }.max() ?? 0 }
+    func line(_ r: [String]) -> String {
+        guard !r.isEmpty else { return "" }
+        return r.enumerated().map { i, s in i == 0 ? s.padding(toLength: w[i], withPad: " ", startingAt: 0) : String(repeating: " ", count: w[i] - s.count) + s }
+            .joined(separator: "  ")
+    }
+    return ([line(header)] + rows.map(line)).joined(separator: "\n")
+}
