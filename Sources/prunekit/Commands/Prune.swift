@@ -56,6 +56,12 @@ struct Prune: ParsableCommand {
     @Option(help: "SQLite database holding importance scores (and studies).")
     var db: String = "prunekit.sqlite"
 
+    @Option(help: "Export a trial of this search study (from --db): its architecture and the study's calibration scores.")
+    var study: String?
+
+    @Option(help: "Trial number in --study, or `best` (the best feasible complete trial by the study's objective).")
+    var trial: String?
+
     @Flag(help: "No progress bar while scoring.")
     var quiet = false
 
@@ -81,6 +87,11 @@ struct Prune: ParsableCommand {
         if numLayers != nil && dropLayers != nil { throw ValidationError("give either --num-layers or --drop-layers, not both") }
         if scores != nil && randomSeed != nil { throw ValidationError("give either --scores or --random-seed, not both") }
         if scores != nil && data != nil { throw ValidationError("give either --scores or --data, not both") }
+        if (study == nil) != (trial == nil) { throw ValidationError("--study and --trial go together") }
+        if study != nil && (hiddenSize != nil || ffnHiddenSize != nil || mambaNumHeads != nil || mambaHeadDim != nil
+                            || numAttentionHeads != nil || numLayers != nil || dropLayers != nil || scores != nil || data != nil) {
+            throw ValidationError("--study/--trial take the architecture and scores from the study; do not combine them with size options, --scores or --data")
+        }
     }
 
     func run() throws {
@@ -96,13 +107,21 @@ struct Prune: ParsableCommand {
                     return v
                 }
             }
-            let target = TargetArchitecture(numLayers: numLayers, dropLayers: drop, hiddenSize: hiddenSize, ffnHiddenSize: ffnHiddenSize,
+            var target = TargetArchitecture(numLayers: numLayers, dropLayers: drop, hiddenSize: hiddenSize, ffnHiddenSize: ffnHiddenSize,
                                             mambaNumHeads: mambaNumHeads, mambaHeadDim: mambaHeadDim, numAttentionHeads: numAttentionHeads)
             let folder = try ModelFolder(path: model, strict: true)
             let plan: PruningPlan
             var calibrationFingerprint: String?
             var recipe: [(String, JSONValue)] = [("target", (try? JSONParser().parse(target.canonicalJSON)) ?? .null)]
-            if let randomSeed {
+            if let study, let trial {
+                let (t, sc, fp, rec) = try trialArchitecture(folder: folder, studyName: study, trial: trial, db: db, quiet: quiet)
+                target = t
+                calibrationFingerprint = fp
+                recipe = rec
+                plan = try randomSeed.map { try PruningPlan.random(source: folder.config, target: target, seed: $0) }
+                    ?? PruningPlan(source: folder.config, scores: sc, target: target)
+                if let randomSeed { recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))] }
+            } else if let randomSeed {
                 plan = try PruningPlan.random(source: folder.config, target: target, seed: randomSeed)
                 recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))]
             } else {
@@ -168,6 +187,48 @@ struct Prune: ParsableCommand {
             ("kept", plan.keptJSON),
         ])
     }
+}
+
+/// The architecture of a study's trial and the study's importance scores (stored, or computed from the
+/// recipe's calibration data), the calibration fingerprint and the recipe record for pruning.json.
+func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db: String, quiet: Bool)
+    throws -> (TargetArchitecture, ImportanceScores, String, [(String, JSONValue)])
+{
+    guard FileManager.default.fileExists(atPath: db) else { throw StoreError.sqlite(path: db, message: "no such database (run `prunekit search` first)") }
+    let store = try TrialStore(path: db)
+    let study = try store.study(named: studyName)
+    let record: TrialRecord
+    if trial == "best" {
+        guard let best = try store.bestTrial(study: study) else {
+            throw PruneError.invalidTarget("study '\(studyName)' has no feasible complete trial yet")
+        }
+        record = best
+    } else {
+        guard let n = Int(trial) else { throw PruneError.badOption("--trial \"\(trial)\": expected a trial number or `best`") }
+        guard let t = try store.trial(study: study.id, number: n) else {
+            throw PruneError.invalidTarget("study '\(studyName)' has no trial \(n)")
+        }
+        record = t
+    }
+    guard folder.fingerprint == study.checkpointFingerprint else {
+        throw PruneError.invalidTarget("\(folder.path) is not the checkpoint study '\(studyName)' was run on (\(study.checkpointPath), fingerprint \(study.checkpointFingerprint.prefix(12))…)")
+    }
+    let recipe = try Recipe(yaml: study.recipeYAML, path: study.recipePath)
+    guard let cal = recipe.calibration else { throw PruneError.needsScores("the study's recipe has no calibration data") }
+    let calibration = try ArchitectureSearch.loadData(cal, recipe: recipe, modelDir: folder.path)
+    let opts = ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config)
+    let bar = ProgressBar(quiet: quiet)
+    let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, dbPath: db, progress: bar.update)
+    let rec: [(String, JSONValue)] = [
+        ("target", (try? JSONParser().parse(record.architecture.canonicalJSON)) ?? .null),
+        ("keep_sets", .string("importance")), ("study", .string(studyName)), ("trial", .int(record.number)),
+        ("trial_metrics", .object([("kl", record.kl.map { .double($0) } ?? .null), ("mse", record.mse.map { .double($0) } ?? .null),
+                                   ("loss", record.loss.map { .double($0) } ?? .null),
+                                   ("predicted_tokens_per_second", .double(record.tokensPerSecond)),
+                                   ("memory_bytes", .int(record.memoryBytes)), ("budget_bytes", .int(record.budgetBytes))])),
+        ("recipe_yaml", .string(study.recipeYAML)),
+    ]
+    return (record.architecture, scored.scores, calibration.fingerprint, rec)
 }
 
 /// Importance scores for `prune`: from `--scores FILE.json`, or from the store in `--db` for `--data`
