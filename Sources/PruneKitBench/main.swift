@@ -7,6 +7,7 @@ let sections: [(String, () throws -> Void)] = [
     ("inspect", benchInspect),
     ("tokenizer", benchTokenizer),
     ("forward", benchForward),
+    ("nano12b", benchNano12B),
     ("export", benchExport),
 ]
 
