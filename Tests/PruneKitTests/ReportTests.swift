@@ -98,13 +98,15 @@ enum MiniStudy {
                            scores: scoresOn ? scores : nil, trials: trials)
     }
 
-    /// A small grid: depth × hidden × FFN × Mamba heads, plus one structurally invalid target (5 Mamba heads, G = 2).
-    static func grid(layers: [Int] = [12, 10, 8], hidden: [Int] = [128, 96], ffn: [Int] = [512, 256], mamba: [Int] = [8, 6]) -> [TargetArchitecture] {
+    /// A small grid: depth × hidden × FFN × attention heads, plus one structurally invalid target (3 attention heads,
+    /// 2 KV heads). Mamba heads are not varied: evaluating Mamba-head or head-dim pruned models currently traps in
+    /// `SlicedWeights.read` (found while writing these tests; reported, not fixed here).
+    static func grid(layers: [Int] = [12, 10, 8], hidden: [Int] = [128, 96], ffn: [Int] = [512, 256], attention: [Int] = [4, 2]) -> [TargetArchitecture] {
         var out = [TargetArchitecture]()
-        for l in layers { for h in hidden { for f in ffn { for m in mamba {
-            out.append(TargetArchitecture(numLayers: l, hiddenSize: h, ffnHiddenSize: f, mambaNumHeads: m))
+        for l in layers { for h in hidden { for f in ffn { for a in attention {
+            out.append(TargetArchitecture(numLayers: l, hiddenSize: h, ffnHiddenSize: f, numAttentionHeads: a))
         } } } }
-        out.append(TargetArchitecture(numLayers: 10, hiddenSize: 96, mambaNumHeads: 5))
+        out.append(TargetArchitecture(numLayers: 10, hiddenSize: 96, numAttentionHeads: 3))
         return out
     }
 }
@@ -155,7 +157,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("Chosen trial #\(chosen.number)"))
         XCTAssertTrue(read(dir, "candidates.svg").contains("chosen #\(chosen.number)"))
         XCTAssertTrue(html.contains("Failed trials (1)"))
-        XCTAssertTrue(html.contains("not a multiple of n_groups"), "the failure's error text is listed")
+        XCTAssertTrue(html.contains("not a multiple of num_key_value_heads"), "the failure's error text is listed")
         XCTAssertTrue(read(dir, "layers.svg").contains("removal order"))
         XCTAssertTrue(read(dir, "width.svg").contains("FFN neurons"))
         // The JSON format round-trips (what `prunekit report --input` reads).
@@ -190,7 +192,7 @@ final class ReportTests: XCTestCase {
     }
 
     func testFailedTrialsAndNonFiniteMetricsAndEscaping() throws {
-        var input = try MiniStudy.build(targets: MiniStudy.grid(layers: [10], hidden: [96], ffn: [256], mamba: [8, 6]), scoresOn: false)
+        var input = try MiniStudy.build(targets: MiniStudy.grid(layers: [10], hidden: [96], ffn: [256], attention: [4, 2]), scoresOn: false)
         // A failure whose text needs escaping, a NaN KL and an infinite loss (as a diverged evaluation gives).
         input.trials[0].metrics.kl = .nan
         input.trials[1].metrics.loss = .infinity
@@ -227,7 +229,7 @@ final class ReportTests: XCTestCase {
     /// Writes the committed sample report (Reports/sample) when PRUNEKIT_WRITE_SAMPLE_REPORT=1.
     func testWriteSampleReport() throws {
         guard ProcessInfo.processInfo.environment["PRUNEKIT_WRITE_SAMPLE_REPORT"] == "1" else { throw XCTSkip("set PRUNEKIT_WRITE_SAMPLE_REPORT=1 to write Reports/sample") }
-        let input = try MiniStudy.build(targets: MiniStudy.grid(layers: [12, 11, 10, 9, 8], hidden: [128, 112, 96], ffn: [512, 384, 256], mamba: [8, 6, 4]))
+        let input = try MiniStudy.build(targets: MiniStudy.grid(layers: [12, 11, 10, 9, 8], hidden: [128, 112, 96], ffn: [512, 384, 256], attention: [4, 2]))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let dir = root.appendingPathComponent("Reports/sample").path
         try ReportWriter.write(input, to: dir)
