@@ -70,7 +70,10 @@ enum CandidatesChart {
         if srcT.isFinite {
             let y = sy(srcT)
             s.line(left, y, plotR, y, stroke: "#555", width: 1.2, dash: "6 4")
-            s.text("source: \(Fmt.tps(srcT)) tokens/s", x: plotR - 4, y: y - 5, size: 11, anchor: "end", fill: "#555")
+            let label = "source: \(Fmt.tps(srcT)) tokens/s"
+            let above = y - 20 > top
+            s.rect(x: left + 4, y: above ? y - 17 : y + 3, w: SVG.textWidth(label, size: 11) + 6, h: 15, fill: "#ffffff", extra: [("fill-opacity", "0.85")])
+            s.text(label, x: left + 7, y: above ? y - 5 : y + 15, size: 11, fill: "#555")
             if axis == .params { s.marker("diamond", sx(Double(input.source.cost.parameters)), y, size: 6, fill: "#ffffff", stroke: "#222", title: "source model") }
         }
         // Pareto front as a step line (KL chart only: it is defined in KL).

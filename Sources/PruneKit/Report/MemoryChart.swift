@@ -42,8 +42,10 @@ enum MemoryChart {
         let totals = rows.map { Double($0.cost.weightBytes + $0.cost.kvBytes + $0.cost.mambaStateBytes) }
         let maxV = max(totals.max() ?? 0, budget)
         let unit = Fmt.byteUnit(maxV)
-        let sx = Scale(domain: (0, maxV > 0 ? maxV * 1.04 : 1), range: (left, plotR))
-        axisX(&s, sx, bottom: plotB, top: top - 6, label: "memory (\(unit.name))", format: { Fmt.trim($0 / unit.divisor) })
+        // The scale works in display units so the ticks are round numbers of GiB (MiB, KiB).
+        let su = Scale(domain: (0, maxV > 0 ? maxV * 1.04 / unit.divisor : 1), range: (left, plotR))
+        axisX(&s, su, bottom: plotB, top: top - 6, label: "memory (\(unit.name))")
+        let sx = { (v: Double) in su(v / unit.divisor) }
         for (i, r) in rows.enumerated() {
             let y = top + Double(i) * rowH + 6, h = rowH - 12
             var x = sx(0)

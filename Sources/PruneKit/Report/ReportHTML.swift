@@ -21,6 +21,7 @@ enum ReportHTML {
     figcaption { color: #555; font-size: 13px; margin-top: 4px; }
     table { border-collapse: collapse; width: 100%; font-size: 12.5px; margin: 8px 0; }
     th, td { border-bottom: 1px solid #e3e6ea; padding: 4px 6px; text-align: right; vertical-align: top; }
+    table.trials td { white-space: nowrap; }
     th { background: #f0f2f5; }
     td.l, th.l { text-align: left; }
     tr.chosen td { background: #fff1f3; font-weight: bold; }
@@ -63,12 +64,12 @@ enum ReportHTML {
         let inf = input.infeasible
         if !inf.isEmpty {
             h.append("<h2>Infeasible trials (\(inf.count))</h2>")
-            let reasons = Dictionary(grouping: inf, by: { $0.infeasibleReason ?? "no reason recorded" }).sorted { $0.value.count > $1.value.count }
-            h.append("<table><tr><th>trials</th><th class=\"l\">reason</th><th class=\"l\">examples</th></tr>")
-            for (r, ts) in reasons.prefix(20) {
-                h.append("<tr><td>\(ts.count)</td><td class=\"l\">\(e(r))</td><td class=\"l\">\(e(ts.prefix(8).map { "#\($0.number)" }.joined(separator: ", ")))\(ts.count > 8 ? " …" : "")</td></tr>")
+            h.append("<table><tr><th>trial</th><th class=\"l\">architecture</th><th>memory</th><th>slack</th><th class=\"l\">reason</th></tr>")
+            for t in inf.sorted(by: { $0.budgetSlackBytes > $1.budgetSlackBytes }).prefix(20) {
+                h.append("<tr><td>#\(t.number)</td><td class=\"l\">\(e(ReportInput.describe(t.architecture)))</td><td>\(Fmt.gib(t.cost.memoryBytes))</td><td>\(Fmt.gibSigned(t.budgetSlackBytes))</td><td class=\"l\">\(e(t.infeasibleReason ?? "no reason recorded"))</td></tr>")
             }
             h.append("</table>")
+            if inf.count > 20 { h.append("<p class=\"sub\">\(inf.count - 20) more infeasible trials not shown (those closest to the budget are listed).</p>") }
         }
 
         h.append("<h2>Memory</h2>")
@@ -128,15 +129,15 @@ enum ReportHTML {
         let rows = Array(input.tableOrder.prefix(limit))
         guard !rows.isEmpty else { return "<p class=\"note\">No trials.</p>" }
         let chosen = input.chosen?.number
-        var h = ["<table><tr><th>trial</th><th class=\"l\">state</th><th>layers</th><th class=\"l\">M / * / -</th><th>hidden</th><th>FFN</th><th>Mamba heads × dim</th><th>attn heads</th><th>params</th><th>memory</th><th>slack</th><th>tokens/s</th><th>KL</th><th>MSE</th><th>loss</th><th>seconds</th></tr>"]
+        var h = ["<table class=\"trials\"><tr><th>trial</th><th class=\"l\">state</th><th>layers</th><th class=\"l\">M/*/-</th><th>hidden</th><th>FFN</th><th>Mamba heads × dim</th><th>attn heads</th><th>params</th><th>memory</th><th>slack</th><th>tokens/s</th><th>KL</th><th>MSE</th><th>loss</th><th>seconds</th></tr>"]
         for t in rows {
             let a = t.architecture
-            h.append("<tr\(t.number == chosen ? " class=\"chosen\"" : "")><td>#\(t.number)</td><td class=\"l\">\(t.state.rawValue)\(t.number == chosen ? " (chosen)" : "")</td><td>\(a.numLayers)</td><td class=\"l\">\(e(ReportInput.kindCounts(a.pattern)))</td><td>\(a.hiddenSize)</td><td>\(a.ffnHiddenSize)</td><td>\(a.mambaNumHeads)×\(a.mambaHeadDim)</td><td>\(a.numAttentionHeads)</td><td>\(Fmt.count(Double(t.cost.parameters)))</td><td>\(Fmt.gib(t.cost.memoryBytes))</td><td>\(Fmt.gibSigned(t.budgetSlackBytes))</td><td>\(Fmt.tps(t.cost.outputTokensPerSecond))</td><td>\(Fmt.metric(t.metrics.kl))</td><td>\(Fmt.metric(t.metrics.mse))</td><td>\(Fmt.metric(t.metrics.loss))</td><td>\(t.seconds.map { String(format: "%.1f", $0) } ?? "—")</td></tr>")
+            h.append("<tr\(t.number == chosen ? " class=\"chosen\"" : "")><td>#\(t.number)</td><td class=\"l\">\(t.state.rawValue)\(t.number == chosen ? " ★" : "")</td><td>\(a.numLayers)</td><td class=\"l\">\(e(ReportInput.compactCounts(a.pattern)))</td><td>\(a.hiddenSize)</td><td>\(a.ffnHiddenSize)</td><td>\(a.mambaNumHeads)×\(a.mambaHeadDim)</td><td>\(a.numAttentionHeads)</td><td>\(Fmt.count(Double(t.cost.parameters)))</td><td>\(Fmt.gib(t.cost.memoryBytes))</td><td>\(Fmt.gibSigned(t.budgetSlackBytes))</td><td>\(Fmt.tps(t.cost.outputTokensPerSecond))</td><td>\(Fmt.metric(t.metrics.kl))</td><td>\(Fmt.metric(t.metrics.mse))</td><td>\(Fmt.metric(t.metrics.loss))</td><td>\(Fmt.seconds(t.seconds))</td></tr>")
         }
         h.append("</table>")
         if input.trials.count > limit { h.append("<p class=\"sub\">\(input.trials.count - limit) more trials not shown.</p>") }
         if let c = input.chosen {
-            h.append("<p>Chosen trial #\(c.number) pattern (\(e(ReportInput.kindCounts(c.architecture.pattern)))): <span class=\"pattern\">\(e(c.architecture.pattern))</span></p>")
+            h.append("<p>★ marks the chosen trial. Chosen trial #\(c.number) pattern (\(e(ReportInput.kindCounts(c.architecture.pattern)))): <span class=\"pattern\">\(e(c.architecture.pattern))</span></p>")
             h.append("<p>Target: <code>\(e(c.target.canonicalJSON))</code></p>")
         }
         return h.joined(separator: "\n")

@@ -34,13 +34,13 @@ enum ReportMarkdown {
         m.append("")
         let rows = Array(input.tableOrder.prefix(15))
         if rows.isEmpty { m.append("No trials.") } else {
-            m.append("| trial | state | layers | M / * / - | hidden | FFN | Mamba heads × dim | attn heads | params | memory | slack | tokens/s | KL | MSE | loss |")
+            m.append("| trial | state | layers | M/*/- | hidden | FFN | Mamba heads × dim | attn heads | params | memory | slack | tokens/s | KL | MSE | loss |")
             m.append("|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             let chosen = input.chosen?.number
             for t in rows {
                 let a = t.architecture
                 let num = t.number == chosen ? "**#\(t.number) chosen**" : "#\(t.number)"
-                m.append("| \(num) | \(t.state.rawValue) | \(a.numLayers) | \(ReportInput.kindCounts(a.pattern)) | \(a.hiddenSize) | \(a.ffnHiddenSize) | \(a.mambaNumHeads)×\(a.mambaHeadDim) | \(a.numAttentionHeads) | \(Fmt.count(Double(t.cost.parameters))) | \(Fmt.gib(t.cost.memoryBytes)) | \(Fmt.gibSigned(t.budgetSlackBytes)) | \(Fmt.tps(t.cost.outputTokensPerSecond)) | \(Fmt.metric(t.metrics.kl)) | \(Fmt.metric(t.metrics.mse)) | \(Fmt.metric(t.metrics.loss)) |")
+                m.append("| \(num) | \(t.state.rawValue) | \(a.numLayers) | \(ReportInput.compactCounts(a.pattern)) | \(a.hiddenSize) | \(a.ffnHiddenSize) | \(a.mambaNumHeads)×\(a.mambaHeadDim) | \(a.numAttentionHeads) | \(Fmt.count(Double(t.cost.parameters))) | \(Fmt.gib(t.cost.memoryBytes)) | \(Fmt.gibSigned(t.budgetSlackBytes)) | \(Fmt.tps(t.cost.outputTokensPerSecond)) | \(Fmt.metric(t.metrics.kl)) | \(Fmt.metric(t.metrics.mse)) | \(Fmt.metric(t.metrics.loss)) |")
             }
         }
         if let c = input.chosen {

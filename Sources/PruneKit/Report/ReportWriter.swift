@@ -71,6 +71,11 @@ extension ReportInput {
         ["M", "*", "-"].map { k in "\(p.filter { String($0) == k }.count) \(k)" }.joined(separator: ", ")
     }
 
+    /// "5/1/5": counts of M, *, - in a pattern.
+    static func compactCounts(_ p: String) -> String {
+        ["M", "*", "-"].map { k in "\(p.filter { String($0) == k }.count)" }.joined(separator: "/")
+    }
+
     /// The headline sentence about the outcome.
     var verdict: String {
         let n = trials.count

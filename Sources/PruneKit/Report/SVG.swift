@@ -218,8 +218,18 @@ enum Fmt {
         return String(format: "%.4g", v)
     }
 
-    static func gib(_ bytes: Int) -> String { String(format: "%.2f GiB", GiB.of(bytes)) }
-    static func gibSigned(_ bytes: Int) -> String { String(format: "%+.2f GiB", GiB.of(bytes)) }
+    /// Bytes in GiB, or MiB / KiB when below 0.1 GiB / 0.1 MiB (tiny models), 2 decimals.
+    static func gib(_ bytes: Int) -> String {
+        let a = Double(bytes.magnitude)
+        if a >= 0.1 * Double(1 << 30) { return String(format: "%.2f GiB", GiB.of(bytes)) }
+        if a >= 0.1 * Double(1 << 20) { return String(format: "%.2f MiB", Double(bytes) / Double(1 << 20)) }
+        return String(format: "%.2f KiB", Double(bytes) / 1024)
+    }
+    static func gibSigned(_ bytes: Int) -> String { (bytes >= 0 ? "+" : "−") + gib(Int(bytes.magnitude)) }
+    static func seconds(_ s: Double?) -> String {
+        guard let s, s.isFinite else { return "—" }
+        return s >= 10 ? String(format: "%.0f", s) : String(format: "%.2g", s)
+    }
     static func tps(_ v: Double) -> String { v.isFinite ? String(format: "%.1f", v) : "—" }
 
     /// Byte axis: GiB when large, else MiB / KiB.
