@@ -61,6 +61,14 @@ def main():
         for s in samples:  # one sequence at a time, unpadded
             # use_cache=False: transformers 5.24 cannot build its cache for a model with no attention layers
             outs.append(model(input_ids=torch.tensor([s]), use_cache=False).logits[0].float())
+    # Mean next-token loss in transformers on the same ids (nats/token), comparable with `prunekit eval`.
+    nll, count = 0.0, 0
+    for s, lg in zip(samples, outs):
+        if len(s) > 1:
+            nll += torch.nn.functional.cross_entropy(lg[:-1], torch.tensor(s[1:]), reduction="sum").item()
+            count += len(s) - 1
+    if count:
+        print(f"transformers loss {nll / count:.4f} nats/token over {count} predicted tokens")
     if ref is None:
         print(f"loaded and ran {len(samples)} samples; no --logits to compare")
         return 0

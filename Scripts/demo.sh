@@ -32,7 +32,7 @@ step "5. export the best trial to a Hugging Face folder"
 "$BIN" prune "$MODEL" "$OUT/nemo-tiny-pruned" --study "$STUDY" --trial best --db "$DB" --force
 "$BIN" inspect "$OUT/nemo-tiny-pruned"
 
-step "6. baseline: the same architecture with random keep-sets"
+step "6. baseline: the same architecture (same layers dropped) with random width keep-sets"
 "$BIN" prune "$MODEL" "$OUT/nemo-tiny-random" --study "$STUDY" --trial best --db "$DB" --random-seed 1 --force
 
 step "7. held-out evaluation (loss; KL and logit MSE against the original)"
@@ -50,7 +50,16 @@ for name, f in rows:
     print(f"{name:30} {d['loss']:8.4f} {d['perplexity']:8.3f} {('%.4f' % kl) if kl is not None else '-':>15}")
 PY
 
-step "8. report"
+step "8. interop: the exported model in transformers (optional; needs python3 with torch + transformers)"
+"$BIN" eval "$OUT/nemo-tiny-pruned" "${HELDOUT[@]}" --logits-out "$OUT/pruned-logits.safetensors" > /dev/null
+PY=${PYTHON:-python3}
+if "$PY" -c "import torch, transformers, safetensors" 2>/dev/null; then
+    "$PY" Scripts/check_transformers.py "$OUT/nemo-tiny-pruned" --logits "$OUT/pruned-logits.safetensors" 2>&1 | grep -v "falling back\|Loading weights"
+else
+    echo "skipped: $PY has no torch/transformers (pip install torch transformers safetensors, or set PYTHON=...)"
+fi
+
+step "9. report"
 "$BIN" report --db "$DB" --study "$STUDY" --out "Reports/$STUDY"
 
 end=$(date +%s)
@@ -62,6 +71,5 @@ cat <<EOF2
   random-keep-set baseline          $OUT/nemo-tiny-random
   held-out evaluations              $OUT/eval-original.json, eval-pruned.json, eval-random.json
   report                            Reports/$STUDY/index.html, Reports/$STUDY/summary.md
-  interop check (optional, Python with torch + transformers):
-    python3 Scripts/check_transformers.py $OUT/nemo-tiny-pruned
+  logits of the pruned model         $OUT/pruned-logits.safetensors (for Scripts/check_transformers.py)
 EOF2

@@ -226,14 +226,24 @@ final class ReportTests: XCTestCase {
         }
     }
 
-    /// Writes the committed sample report (Reports/sample) when PRUNEKIT_WRITE_SAMPLE_REPORT=1.
-    func testWriteSampleReport() throws {
-        guard ProcessInfo.processInfo.environment["PRUNEKIT_WRITE_SAMPLE_REPORT"] == "1" else { throw XCTSkip("set PRUNEKIT_WRITE_SAMPLE_REPORT=1 to write Reports/sample") }
-        let input = try MiniStudy.build(targets: MiniStudy.grid(layers: [12, 11, 10, 9, 8], hidden: [128, 112, 96], ffn: [512, 384, 256], attention: [4, 2]))
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let dir = root.appendingPathComponent("Reports/sample").path
-        try ReportWriter.write(input, to: dir)
-        try input.jsonData().write(to: URL(fileURLWithPath: dir + "/input.json"))
-        for f in ["index.html"] + ReportWriter.chartFiles { assertWellFormed(dir + "/" + f) }
+    /// The report of a real search stored in a database (the nemo-tiny recipe), as `prunekit report --db --study` makes it.
+    func testReportFromStoredStudy() throws {
+        let dir = Fixtures.tempDir("prunekit-report-study")
+        let root = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+        let recipe = try Recipe.load(path: root.appendingPathComponent("Searches/nemo-tiny.yaml").path)
+        let db = dir + "/study.sqlite"
+        _ = try ArchitectureSearch.run(recipe: recipe, options: SearchRunOptions(dbPath: db, studyName: "tiny"))
+        let input = try ReportInput.fromStudy(dbPath: db, study: "tiny")
+        XCTAssertEqual(input.study.enumeratedCandidates, 162)
+        XCTAssertEqual(input.trials.filter { $0.state == .complete }.count, recipe.topK)
+        XCTAssertNotNil(input.scores)
+        XCTAssertNotNil(input.chosen)
+        XCTAssertEqual(input.chosen?.number, try TrialStore(path: db).bestTrial(study: try TrialStore(path: db).study(named: "tiny"))?.number)
+        let out = dir + "/report"
+        try ReportWriter.write(input, to: out)
+        for f in ["index.html"] + ReportWriter.chartFiles { assertWellFormed(out + "/" + f) }
+        let md = try String(contentsOfFile: out + "/summary.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("#\(input.chosen!.number)"), "summary names the chosen trial")
+        XCTAssertThrowsError(try ReportInput.fromStudy(dbPath: db, study: "nope")) { e in XCTAssertTrue("\(e)".contains("nope"), "\(e)") }
     }
 }

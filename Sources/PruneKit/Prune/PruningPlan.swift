@@ -133,7 +133,11 @@ public struct PruningPlan: Sendable {
     }
 
     /// A plan with random keep-sets of the same sizes (seeded): the baseline that importance must beat.
-    public static func random(source: NemotronHConfig, target: TargetArchitecture, seed: UInt64) throws -> PruningPlan {
+    /// - Parameter layerRanking: when given, depth follows it (the same layers are dropped as with importance
+    ///   scores, so the baseline has exactly the same architecture and parameter count); otherwise the layer
+    ///   order is random too.
+    public static func random(source: NemotronHConfig, target: TargetArchitecture, seed: UInt64,
+                              layerRanking: LayerRanking? = nil) throws -> PruningPlan {
         var rng = SplitMix64(seed: seed)
         func r(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.uniform()) } }
         var ffn = [Int: [Float]](), attn = [Int: [Float]](), ch = [Int: [Float]](), hd = [Int: [Float]](), mh = [Int: [Float]]()
@@ -145,7 +149,7 @@ public struct PruningPlan: Sendable {
             }
         }
         let order = Array(0..<source.numLayers).shuffled(using: &rng)
-        let ranking = LayerRanking(metric: "random", rounds: order.map { LayerRemovalRound(removed: $0, score: 0, all: [:]) },
+        let ranking = layerRanking ?? LayerRanking(metric: "random", rounds: order.map { LayerRemovalRound(removed: $0, score: 0, all: [:]) },
                                    layerEvaluations: 0, maxEvaluationsPerRound: 0)
         let scores = ImportanceScores(hidden: r(source.hiddenSize), ffn: ffn, attentionHeads: attn, mambaChannels: ch,
                                       mambaHeadDim: hd, mambaHeads: mh, blockInfluence: nil, layerRanking: ranking, aggregation: "random")

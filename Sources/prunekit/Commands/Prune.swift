@@ -118,9 +118,12 @@ struct Prune: ParsableCommand {
                 target = t
                 calibrationFingerprint = fp
                 recipe = rec
-                plan = try randomSeed.map { try PruningPlan.random(source: folder.config, target: target, seed: $0) }
+                plan = try randomSeed.map { try PruningPlan.random(source: folder.config, target: target, seed: $0, layerRanking: sc.layerRanking) }
                     ?? PruningPlan(source: folder.config, scores: sc, target: target)
-                if let randomSeed { recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))] }
+                if let randomSeed {
+                    recipe.removeAll { $0.0 == "keep_sets" }
+                    recipe += [("keep_sets", .string("random width keep-sets; depth from the study's layer ranking")), ("seed", .number(String(randomSeed)))]
+                }
             } else if let randomSeed {
                 plan = try PruningPlan.random(source: folder.config, target: target, seed: randomSeed)
                 recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))]
