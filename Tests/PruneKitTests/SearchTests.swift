@@ -252,19 +252,22 @@ final class SearchTests: XCTestCase {
         let dir = Fixtures.tempDir("search-procs"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let recipe = try tinyRecipe(in: dir)
         let db = dir + "/s.sqlite"
-        let procs = (0..<2).map { _ -> (Process, Pipe) in
+        let procs = (0..<2).map { k -> (Process, Pipe) in
             let p = Process(), pipe = Pipe()
             p.executableURL = URL(fileURLWithPath: Self.binary)
             p.arguments = ["search", recipe.path, "--db", db, "--study", "tiny", "--quiet", "--format", "json"]
-            p.standardOutput = pipe; p.standardError = FileHandle.nullDevice
+            p.standardOutput = pipe
+            FileManager.default.createFile(atPath: dir + "/stderr-\(k).txt", contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: dir + "/stderr-\(k).txt")
             return (p, pipe)
         }
         for (p, _) in procs { try p.run() }
         var evaluated = [Int]()
-        for (p, pipe) in procs {
+        for (k, (p, pipe)) in procs.enumerated() {
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0)
+            let err = (try? String(contentsOfFile: dir + "/stderr-\(k).txt", encoding: .utf8)) ?? ""
+            XCTAssertEqual(p.terminationStatus, 0, "worker \(k) stderr: \(err)")
             evaluated.append(try JSONParser().parse(data)["evaluated_here"]?.intValue ?? -1)
         }
         XCTAssertEqual(evaluated.reduce(0, +), recipe.topK, "per process: \(evaluated)")

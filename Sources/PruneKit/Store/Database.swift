@@ -48,11 +48,21 @@ public final class PruneKitDatabase: @unchecked Sendable {
         var config = Configuration()
         config.busyMode = .timeout(30)
         config.journalMode = .wal
-        do {
-            pool = try DatabasePool(path: path, configuration: config)
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw StoreError.wrap(error, path: path)
+        // Two processes opening a new database at once can race on the switch to WAL mode or the first
+        // migration, which SQLite reports as SQLITE_BUSY without waiting: retry those for up to ~10 s.
+        var attempt = 0
+        while true {
+            do {
+                let p = try DatabasePool(path: path, configuration: config)
+                try Self.migrator.migrate(p)
+                pool = p
+                break
+            } catch let e as DatabaseError where (e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED) && attempt < 100 {
+                attempt += 1
+                usleep(100_000)
+            } catch {
+                throw StoreError.wrap(error, path: path)
+            }
         }
     }
 
