@@ -16,27 +16,15 @@ struct Tokenize: ParsableCommand {
     @Argument(help: "Model folder containing tokenizer.json.")
     var model: String
 
-    @Option(help: "Calibration data file (.jsonl or plain text).")
-    var data: String
-
-    @Option(help: "Number of sequences N (default: all that fit, or all documents).")
-    var samples: Int?
-
-    @Option(name: .customLong("seq-len"), help: "Tokens per sequence T.")
-    var seqLen: Int?
+    @OptionGroup var dataOptions: DataOptions
 
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
-    func validate() throws {
-        if let n = samples, n <= 0 { throw ValidationError("--samples must be > 0") }
-        if let t = seqLen, t <= 0 { throw ValidationError("--seq-len must be > 0") }
-    }
-
     func run() throws {
         try runReportingErrors {
             let tokenizer = try Tokenizer.load(modelDir: model)
-            let set = try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: samples, seqLen: seqLen)
+            let set = try CalibrationSet.load(path: dataOptions.data, tokenizer: tokenizer, samples: dataOptions.samples, seqLen: dataOptions.seqLen)
             switch format {
             case .json:
                 printJSON(.object([
