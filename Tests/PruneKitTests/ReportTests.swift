@@ -234,7 +234,7 @@ final class ReportTests: XCTestCase {
         let db = dir + "/study.sqlite"
         _ = try ArchitectureSearch.run(recipe: recipe, options: SearchRunOptions(dbPath: db, studyName: "tiny"))
         let input = try ReportInput.fromStudy(dbPath: db, study: "tiny")
-        XCTAssertEqual(input.study.enumeratedCandidates, 162)
+        XCTAssertEqual(input.study.enumeratedCandidates, 135)
         XCTAssertEqual(input.trials.filter { $0.state == .complete }.count, recipe.topK)
         XCTAssertNotNil(input.scores)
         XCTAssertNotNil(input.chosen)

@@ -92,8 +92,18 @@ public struct SearchPlan: Sendable {
             return c
         }
         var all = [Candidate]()
+        var seen = Set<String>()
         for n in layers { for h in hidden { for f in ffn { for mh in mheads { for md in mdim { for q in aheads {
-            all.append(make(TargetArchitecture(numLayers: n, hiddenSize: h, ffnHiddenSize: f, mambaNumHeads: mh, mambaHeadDim: md, numAttentionHeads: q)))
+            // A width of a layer kind the pattern no longer has is irrelevant: keep the source's value so
+            // that equal models get one candidate (e.g. attention heads once every attention layer is gone).
+            let kinds = Set(patterns[n] ?? s.pattern)
+            let arch = TargetArchitecture(numLayers: n, hiddenSize: h,
+                                          ffnHiddenSize: kinds.contains(.mlp) ? f : s.ffnHiddenSize,
+                                          mambaNumHeads: kinds.contains(.mamba) ? mh : s.mambaNumHeads,
+                                          mambaHeadDim: kinds.contains(.mamba) ? md : s.mambaHeadDim,
+                                          numAttentionHeads: kinds.contains(.attention) ? q : s.numAttentionHeads)
+            guard seen.insert(arch.canonicalJSON).inserted else { continue }
+            all.append(make(arch))
         } } } } } }
         candidates = all
         depthSource = depth
