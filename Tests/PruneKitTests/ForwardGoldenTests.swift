@@ -116,4 +116,23 @@ final class ForwardGoldenTests: XCTestCase {
         try cached.runLayers(kept, hidden: &h2, rows: ids.count)
         XCTAssertEqual(try cached.logits(hidden: h2, rows: ids.count), try cached.forward(ids, layers: kept))
     }
+
+    /// A NaN in a weight is an error naming the first layer whose output is not finite, never a NaN loss.
+    func testNonFiniteWeightNamesTheLayer() throws {
+        let folder = try ModelFolder(path: Fixtures.nemoTiny)
+        var tensors = [String: (shape: [Int], values: [Float])]()
+        for (name, shape) in folder.config.expectedTensors() { tensors[name] = (shape, try folder.floats(name)) }
+        tensors["backbone.layers.5.mixer.out_proj.weight"]!.values[3] = .nan
+        let model = try NemotronHModel(source: InMemoryWeights(config: folder.config, tensors: tensors))
+        let set = CalibrationSet(samples: [(0..<16).map { Int32($0 + 3) }], source: "t")
+        XCTAssertThrowsError(try model.evaluate(set)) { e in
+            XCTAssertTrue("\(e)".contains("layer 5"), "\(e)")
+            XCTAssertTrue("\(e)".contains("NaN"), "\(e)")
+        }
+        // A one-token sample has no next token to predict: an error, not a NaN loss.
+        let ok = try NemotronHModel(source: folder)
+        XCTAssertThrowsError(try ok.evaluate(CalibrationSet(samples: [[5]], source: "t"))) { e in
+            XCTAssertTrue("\(e)".contains("at least 2"), "\(e)")
+        }
+    }
 }

@@ -186,4 +186,25 @@ final class ImportanceTests: XCTestCase {
         let count = try PruneKitDatabase(path: db).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM importance_scores") }
         XCTAssertEqual(count, 0)
     }
+
+    /// A stored deeper ranking answers a shallower request (its first K rounds are the K-round ranking), and
+    /// any stored ranking answers a block-influence request.
+    func testDeeperStoredRankingIsReused() throws {
+        let dir = Fixtures.tempDir()
+        let db = dir + "/scores.sqlite"
+        let folder = try ModelFolder(path: Fixtures.nemoTiny)
+        let set = try calib(2)
+        var deep = ScoreOptions(); deep.remove = 4
+        let stored = try Importance.loadOrCompute(folder: folder, calibration: set, options: deep, dbPath: db)
+        XCTAssertFalse(stored.reused)
+        var shallow = ScoreOptions(); shallow.remove = 2
+        let again = try Importance.loadOrCompute(folder: folder, calibration: set, options: shallow, dbPath: db)
+        XCTAssertTrue(again.reused)
+        XCTAssertEqual(Array(again.scores.layerRanking!.removalOrder.prefix(2)),
+                       try Importance.compute(model: NemotronHModel(source: folder), set: set, options: shallow).layerRanking!.removalOrder)
+        var bi = ScoreOptions(); bi.layers = .blockInfluence
+        XCTAssertTrue(try Importance.loadOrCompute(folder: folder, calibration: set, options: bi, dbPath: db).reused)
+        var kl = ScoreOptions(); kl.remove = 2; kl.metric = .kl
+        XCTAssertFalse(try Importance.loadOrCompute(folder: folder, calibration: set, options: kl, dbPath: db).reused, "another metric is another ranking")
+    }
 }

@@ -41,6 +41,9 @@ public struct Workload: Sendable, Equatable {
     public init(inputLength: Int = 8192, outputLength: Int = 16384) throws {
         guard inputLength > 0 else { throw CostError.nonPositive(what: "input length (ISL)", value: "\(inputLength)") }
         guard outputLength > 0 else { throw CostError.nonPositive(what: "output length (OSL)", value: "\(outputLength)") }
+        for (w, v) in [("input length (ISL)", inputLength), ("output length (OSL)", outputLength)] where v > CostModel.maxTokens {
+            throw CostError.badParameter(what: w, message: "\(v) tokens is beyond the supported \(CostModel.maxTokens)")
+        }
         self.inputLength = inputLength; self.outputLength = outputLength
     }
 
@@ -145,7 +148,14 @@ public struct CostModel: Sendable {
     public static func validate(context: Int, batch: Int) throws {
         guard context > 0 else { throw CostError.nonPositive(what: "context length", value: "\(context)") }
         guard batch > 0 else { throw CostError.nonPositive(what: "batch size", value: "\(batch)") }
+        guard context <= maxTokens else { throw CostError.badParameter(what: "context length", message: "\(context) tokens is beyond the supported \(maxTokens)") }
+        guard batch <= maxBatch else { throw CostError.badParameter(what: "batch size", message: "\(batch) is beyond the supported \(maxBatch)") }
     }
+
+    /// Largest context / ISL / OSL accepted (tokens) and largest batch: far beyond any real deployment, and
+    /// small enough that every byte count stays exact in 64 bits.
+    public static let maxTokens = 1 << 32
+    public static let maxBatch = 1 << 20
 
     // MARK: - Memory (nemotron-h.md §5)
 

@@ -33,6 +33,7 @@ public enum Importance {
         var full = [[Float]]()
         for (b, ids) in set.samples.enumerated() {
             let logits = try model.forward(ids, sample: b, tap: scorer.tap)
+            try model.checkFinite(logits, ids: ids, sample: b)
             scorer.samples += 1
             if keepLogits { full.append(logits) }
             progress?("width", b + 1, set.samples.count)
@@ -55,8 +56,8 @@ public enum Importance {
         let db = try PruneKitDatabase(path: dbPath)
         let store = ScoreStore(db: db)
         let fp = folder.fingerprint
-        if let s = try store.load(checkpoint: fp, calibration: calibration.fingerprint, optionsKey: options.key) {
-            return (s, true, 0)
+        for key in compatibleKeys(options, numLayers: folder.config.numLayers) {
+            if let s = try store.load(checkpoint: fp, calibration: calibration.fingerprint, optionsKey: key) { return (s, true, 0) }
         }
         let model = try NemotronHModel(source: folder, cacheBudgetBytes: cacheBudgetBytes)
         let start = Date()
@@ -68,6 +69,35 @@ public enum Importance {
 }
 
 extension Importance {
+    /// Option keys whose stored scores answer `options`, best first: the exact key; for an iterative ranking
+    /// of K rounds, any deeper ranking with the same metric (the greedy removal is deterministic, so its first K
+    /// rounds are the K-round ranking); for block influence or no depth scores, any ranking with the same
+    /// aggregation (width scores and block influence do not depend on the depth options).
+    static func compatibleKeys(_ options: ScoreOptions, numLayers L: Int) -> [String] {
+        var keys = [options.key]
+        var o = options
+        switch options.layers {
+        case .iterativeMSE:
+            let k = options.remove ?? (L - 1)
+            o.remove = nil; keys.append(o.key)
+            for r in stride(from: L - 1, to: k, by: -1) { o.remove = r; keys.append(o.key) }
+        case .blockInfluence, .none:
+            for layers in ScoreOptions.LayerMethod.allCases where layers != options.layers {
+                o.layers = layers
+                if layers == .iterativeMSE {
+                    for metric in ScoreOptions.Metric.allCases {
+                        o.metric = metric; o.remove = nil; keys.append(o.key)
+                        for r in stride(from: L - 1, through: 1, by: -1) { o.remove = r; keys.append(o.key) }
+                    }
+                    o.metric = options.metric; o.remove = options.remove
+                } else {
+                    keys.append(o.key)
+                }
+            }
+        }
+        return keys
+    }
+
     /// Stored scores for the key, or nil (never computes).
     public static func loadOrComputeIfStored(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, dbPath: String) throws -> ImportanceScores? {
         guard FileManager.default.fileExists(atPath: dbPath) else { return nil }

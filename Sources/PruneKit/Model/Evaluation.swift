@@ -51,6 +51,25 @@ public func nextTokenNLL(logits: [Float], ids: [Int32], vocab V: Int) -> Double 
 }
 
 extension NemotronHModel {
+    /// Throws ``ModelError/nonFinite(_:)`` naming the first layer whose output is not finite when `logits`
+    /// contain NaN or ±Inf (e.g. a corrupt weight), instead of reporting a NaN loss.
+    public func checkFinite(_ logits: [Float], ids: [Int32], sample: Int, layers: [Int]? = nil) throws {
+        guard logits.contains(where: { !$0.isFinite }) else { return }
+        var first: (Int, TapPoint)?
+        let tap = ForwardTap(points: [.embeddings, .layerOut]) { ev in
+            guard first == nil, ev.data.contains(where: { !$0.isFinite }) else { return }
+            first = (ev.layer, ev.point)
+        }
+        _ = try forward(ids, layers: layers, sample: sample, tap: tap)
+        let place: String
+        if let (l, p) = first {
+            place = p == .embeddings ? "the embeddings (backbone.embeddings.weight)" : "layer \(l) (\(config.pattern[l].name), tensors backbone.layers.\(l).*)"
+        } else {
+            place = "the final norm or lm_head (backbone.norm_f.weight, lm_head.weight)"
+        }
+        throw ModelError.nonFinite("sample \(sample): the logits contain NaN or infinite values; the first non-finite output is from \(place) — check those weights")
+    }
+
     /// Mean next-token loss over a set, each sample run on its own. `onLogits(b, logits[T_b, V])` sees each
     /// sample's logits (e.g. to write `--logits-out`).
     /// - Throws: ``ModelError`` for an empty set or out-of-range ids.
@@ -60,7 +79,11 @@ extension NemotronHModel {
         var nll: Double = 0
         var predicted = 0, tokens = 0
         for (b, ids) in set.samples.enumerated() {
+            guard ids.count >= 2 else {
+                throw ModelError.emptyInput("sample \(b) has \(ids.count) token(s); a next-token loss needs at least 2 (use --seq-len ≥ 2)")
+            }
             let logits = try forward(ids, layers: layers, sample: b)
+            try checkFinite(logits, ids: ids, sample: b, layers: layers)
             nll += nextTokenNLL(logits: logits, ids: ids, vocab: config.vocabSize)
             predicted += max(0, ids.count - 1)
             tokens += ids.count

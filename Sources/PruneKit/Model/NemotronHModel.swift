@@ -6,6 +6,7 @@ public enum ModelError: Error, CustomStringConvertible, ExitCodeProviding {
     case emptyInput(String)
     case badLayer(Int, numLayers: Int)
     case tooLarge(String)
+    case nonFinite(String)
 
     public var description: String {
         switch self {
@@ -13,6 +14,7 @@ public enum ModelError: Error, CustomStringConvertible, ExitCodeProviding {
         case let .emptyInput(m): return m
         case let .badLayer(i, n): return "layer \(i) does not exist (the model has \(n) layers, numbered 0..<\(n))"
         case let .tooLarge(m): return m
+        case let .nonFinite(m): return m
         }
     }
     public var exitCode: Int32 { 2 }

@@ -176,6 +176,9 @@ public struct Recipe: Sendable {
         let budget = try top["budget"].map { try r.mapping($0, section: "budget", allowed: Self.budgetKeys) } ?? [:]
         context = try r.int(budget, "context", section: "budget", positive: true) ?? 131072
         batch = try r.int(budget, "batch", section: "budget", positive: true) ?? 1
+        do { try CostModel.validate(context: context, batch: batch) } catch {
+            throw SearchError.badRecipe(file: r.file, message: "budget: \(error)")
+        }
         frameworkFraction = try r.double(budget, "framework_fraction", section: "budget") ?? 0.05
         reservedGiB = try r.double(budget, "reserved_gib", section: "budget") ?? 1.3
         guard frameworkFraction >= 0, frameworkFraction < 1 else {

@@ -23,8 +23,14 @@ public enum StoreError: Error, CustomStringConvertible, ExitCodeProviding {
         if let db = error as? DatabaseError {
             switch db.resultCode {
             case .SQLITE_NOTADB: return .notADatabase(path: path)
-            case .SQLITE_READONLY, .SQLITE_CANTOPEN where !FileManager.default.isWritableFile(atPath: path): return .readOnly(path: path)
             case .SQLITE_READONLY: return .readOnly(path: path)
+            case .SQLITE_CANTOPEN:
+                let dir = (path as NSString).deletingLastPathComponent
+                var isDir: ObjCBool = false
+                if !dir.isEmpty, !(FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) {
+                    return .sqlite(path: path, message: "cannot create the database: the folder \(dir) does not exist")
+                }
+                return .readOnly(path: path)
             case .SQLITE_CORRUPT: return .notADatabase(path: path)
             default: return .sqlite(path: path, message: db.message ?? "\(db)")
             }
@@ -57,7 +63,9 @@ public final class PruneKitDatabase: @unchecked Sendable {
                 try Self.migrator.migrate(p)
                 pool = p
                 break
-            } catch let e as DatabaseError where (e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED) && attempt < 100 {
+            } catch let e as DatabaseError where attempt < 100 && (e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED
+                                                                    || (e.message ?? "").contains("already exists")) {
+                // "already exists": another process applied the same migration between our check and our write.
                 attempt += 1
                 usleep(100_000)
             } catch {

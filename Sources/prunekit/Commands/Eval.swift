@@ -36,7 +36,7 @@ struct Eval: ParsableCommand {
         try runReportingErrors {
             let folder = try ModelFolder(path: model)
             let set = try dataOptions.load(modelDir: model)
-            let net = try NemotronHModel(source: folder, cacheBudgetBytes: Int(weightCacheGiB * 1_073_741_824))
+            let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
             net.dtFloor = !noDtFloor
             var logits = [Float]()
             var T = 0
@@ -58,7 +58,7 @@ struct Eval: ParsableCommand {
                 guard rf.config.vocabSize == folder.config.vocabSize else {
                     throw ModelError.emptyInput("--reference \(reference) has vocab_size \(rf.config.vocabSize) but the model has \(folder.config.vocabSize)")
                 }
-                refModel = try NemotronHModel(source: rf, cacheBudgetBytes: Int(weightCacheGiB * 1_073_741_824))
+                refModel = try NemotronHModel(source: rf, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
                 refModel!.dtFloor = !noDtFloor
             }
             var kl = 0.0, mse = 0.0

@@ -69,7 +69,7 @@ struct Score: ParsableCommand {
             }
             let bar = ProgressBar(quiet: quiet)
             let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, dbPath: db,
-                                                      cacheBudgetBytes: Int(weightCacheGiB * 1_073_741_824),
+                                                      cacheBudgetBytes: try weightCacheBytes(weightCacheGiB),
                                                       progress: bar.update)
             let s = result.scores
             switch format {

@@ -50,7 +50,7 @@ struct Search: ParsableCommand {
 
     func validate() throws {
         if let m = maxTrials, m <= 0 { throw ValidationError("--max-trials must be > 0, got \(m)") }
-        if staleAfter <= 0 { throw ValidationError("--stale-after must be > 0, got \(staleAfter)") }
+        if !(staleAfter > 0) || !staleAfter.isFinite { throw ValidationError("--stale-after must be > 0, got \(staleAfter)") }
     }
 
     func run() throws {
@@ -66,7 +66,7 @@ struct Search: ParsableCommand {
             }
             var o = SearchRunOptions(dbPath: db, studyName: study)
             o.maxTrials = maxTrials; o.staleAfter = staleAfter; o.retryFailed = retryFailed
-            o.cacheBudgetBytes = Int(weightCacheGiB * 1_073_741_824)
+            o.cacheBudgetBytes = try weightCacheBytes(weightCacheGiB)
             let bar = ProgressBar(quiet: quiet)
             o.progress = bar.update
             if !quiet { o.log = { note($0) } }

@@ -26,7 +26,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch {
         let code: Int32
         switch error {
-        case is CheckpointError, is ConfigError, is JSONParseError: code = ExitCodes.badInput
+        case is CheckpointError, is ConfigError, is JSONParseError, is ValidationError: code = ExitCodes.badInput
         default: code = PruneKitErrors.exitCode(for: error) ?? ExitCodes.failure
         }
         FileHandle.standardError.write(Data("error: \(String(describing: error))\n".utf8))
@@ -62,16 +62,27 @@ struct DataOptions: ParsableArguments {
     @Option(name: .customLong("seq-len"), help: "Tokens per sequence T.")
     var seqLen: Int?
 
+    @Option(help: "Skip the first K sequences (e.g. to evaluate on text a search did not see).")
+    var skip: Int = 0
+
+    /// Upper bounds that keep N × T and the memory it implies far from overflow.
+    static let maxSamples = 1 << 24, maxSeqLen = 1 << 24
+
     func validate() throws {
-        if let n = samples, n <= 0 { throw ValidationError("--samples must be > 0, got \(n)") }
-        if let t = seqLen, t <= 0 { throw ValidationError("--seq-len must be > 0, got \(t)") }
+        if let n = samples, n <= 0 || n > Self.maxSamples { throw ValidationError("--samples must be in 1...\(Self.maxSamples), got \(n)") }
+        if let t = seqLen, t <= 0 || t > Self.maxSeqLen { throw ValidationError("--seq-len must be in 1...\(Self.maxSeqLen), got \(t)") }
+        if skip < 0 || skip > Self.maxSamples { throw ValidationError("--skip must be in 0...\(Self.maxSamples), got \(skip)") }
     }
 
     /// Loads the set, tokenizing text with MODEL_DIR/tokenizer.json when the file is not pre-tokenized.
     func load(modelDir: String) throws -> CalibrationSet {
         let tokPath = (modelDir as NSString).appendingPathComponent("tokenizer.json")
-        let tokenizer = FileManager.default.fileExists(atPath: tokPath) ? try Tokenizer.load(modelDir: modelDir) : nil
-        return try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: samples, seqLen: seqLen)
+        // Pre-tokenized ids need no tokenizer (an unsupported tokenizer.json must not block them).
+        let tokenizer = FileManager.default.fileExists(atPath: tokPath) && !isIDsFile(data) ? try Tokenizer.load(modelDir: modelDir) : nil
+        var set = try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: samples.map { $0 + skip }, seqLen: seqLen)
+        if skip > 0 { set.samples.removeFirst(min(skip, set.samples.count)) }
+        guard !set.samples.isEmpty else { throw DataError.invalidCount(option: "skip (no sequence left after skipping)", value: skip) }
+        return set
     }
 }
 
@@ -87,3 +98,19 @@ func peakResidentBytes() -> Int {
 
 /// Prints to stderr.
 func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// `--weight-cache-gib` in bytes: finite and ≥ 0 (`inf` means no limit).
+func weightCacheBytes(_ gib: Double) throws -> Int {
+    guard !gib.isNaN, gib >= 0 else { throw ValidationError("--weight-cache-gib must be ≥ 0 (GiB of fp32 weights kept; inf for no limit), got \(gib)") }
+    let bytes = gib * 1_073_741_824
+    return bytes >= Double(Int.max / 4) ? Int.max / 4 : Int(bytes)
+}
+
+/// Whether a JSONL file's first non-empty line is an `{"input_ids": …}` record.
+func isIDsFile(_ path: String) -> Bool {
+    guard let h = FileHandle(forReadingAtPath: path) else { return false }
+    defer { try? h.close() }
+    let head = String(decoding: h.readData(ofLength: 4096), as: UTF8.self)
+    guard let first = head.split(separator: "\n").first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return false }
+    return first.contains("\"input_ids\"") && !first.contains("\"text\"")
+}
