@@ -13,6 +13,7 @@ STUDY=nemo-tiny
 # uses the 16 after them, which no step has seen.
 HELDOUT=(--data "$MODEL/heldout.jsonl" --skip 8 --samples 16 --seq-len 128)
 mkdir -p "$OUT"
+rm -f "$DB" "$DB-wal" "$DB-shm"   # a reproducible run from scratch (a search resumes from an existing database)
 start=$(date +%s)
 
 step() { printf '\n== %s\n' "$*"; }

@@ -173,6 +173,13 @@ final class CheckpointWriterTests: XCTestCase {
                 try CheckpointWriter(outputDir: out, sourceDir: Fixtures.nemoTiny, force: true).write(config: src.config, tensors: entries) { try src.floats($0.name) }
             }, contains: ["refusing to write into the source folder"])
         }
+        // A new folder below the source (directly or through the link) is inside it too.
+        for out in [Fixtures.nemoTiny + "/pruned", link + "/a/b"] {
+            expectWriteError({
+                try CheckpointWriter(outputDir: out, sourceDir: Fixtures.nemoTiny, force: true).write(config: src.config, tensors: entries) { try src.floats($0.name) }
+            }, contains: ["refusing to write inside the source folder"])
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(out) was created")
+        }
         XCTAssertEqual(try CheckpointTestSupport.snapshot(Fixtures.nemoTiny), before, "the source folder changed")
     }
 

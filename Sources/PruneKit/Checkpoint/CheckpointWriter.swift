@@ -245,10 +245,13 @@ public final class CheckpointWriter {
     private func checkDestination() throws {
         let fm = FileManager.default
         if let sourceDir {
-            let src = realPath(sourceDir) ?? (sourceDir as NSString).standardizingPath
-            let out = realPath(outputDir) ?? (outputDir as NSString).standardizingPath
+            let src = resolvedPath(sourceDir)
+            let out = resolvedPath(outputDir)
             guard src != out else {
                 throw CheckpointError.write(path: outputDir, message: "refusing to write into the source folder \(sourceDir) (both resolve to \(src)); choose a new output folder")
+            }
+            guard !out.hasPrefix(src.hasSuffix("/") ? src : src + "/") else {
+                throw CheckpointError.write(path: outputDir, message: "refusing to write inside the source folder \(sourceDir) (\(out) is below \(src)); choose an output folder outside it")
             }
         }
         var isDir: ObjCBool = false
@@ -374,6 +377,20 @@ public final class CheckpointWriter {
         for p in created.reversed() { unlink(p) }
         created = []
     }
+}
+
+/// The absolute path with symlinks resolved, for a path that may not exist yet: its nearest existing
+/// ancestor is resolved and the rest appended.
+func resolvedPath(_ p: String) -> String {
+    if let r = realPath(p) { return r }
+    let abs = p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
+    var head = (abs as NSString).standardizingPath
+    var tail = [String]()
+    while realPath(head) == nil, head != "/", !head.isEmpty {
+        tail.insert((head as NSString).lastPathComponent, at: 0)
+        head = (head as NSString).deletingLastPathComponent
+    }
+    return ([realPath(head) ?? head] + tail).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
 }
 
 /// The resolved real path of an existing file or folder, or nil.

@@ -202,6 +202,9 @@ public struct NemotronHConfig: Sendable, Equatable {
         if let act = json["mlp_hidden_act"]?.stringValue, act != "relu2" {
             throw ConfigError.unsupported(file: file, message: "mlp_hidden_act is \"\(act)\"; only relu2 is supported")
         }
+        if let act = json["mamba_hidden_act"]?.stringValue, act != "silu" {
+            throw ConfigError.unsupported(file: file, message: "mamba_hidden_act is \"\(act)\"; only silu is supported (the conv and gate activation of Nemotron-H)")
+        }
         try validate(file: file)
     }
 

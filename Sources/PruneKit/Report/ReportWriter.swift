@@ -53,9 +53,12 @@ public enum ReportWriter {
 extension ReportInput {
     /// COMPLETE trials best first, then the rest by trial number: the order of the trials table.
     var tableOrder: [Trial] {
+        // Ranked trials, then the other evaluated ones (failed, unfinished); infeasible (PRUNED) candidates have
+        // their own section and appear here only when nothing else exists.
         let r = ranked
         let rest = trials.filter { t in !r.contains { $0.number == t.number } }.sorted { $0.number < $1.number }
-        return r + rest
+        let evaluated = rest.filter { $0.state != .pruned }
+        return r.isEmpty && evaluated.isEmpty ? rest : r + evaluated
     }
 
     var failed: [Trial] { trials.filter { $0.state == .fail }.sorted { $0.number < $1.number } }

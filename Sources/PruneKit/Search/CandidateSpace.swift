@@ -62,8 +62,8 @@ public struct SearchPlan: Sendable {
     /// Candidates rejected per constraint (first failing constraint), in checking order, zero counts omitted.
     public var rejections: [SearchError.Rejection] {
         CandidateRejection.order.compactMap { c in
-            let n = candidates.filter { $0.rejection?.constraint == c }.count
-            return n > 0 ? SearchError.Rejection(constraint: c, count: n) : nil
+            let hit = candidates.filter { $0.rejection?.constraint == c }
+            return hit.isEmpty ? nil : SearchError.Rejection(constraint: c, count: hit.count, example: hit.first?.rejection?.reason)
         }
     }
 

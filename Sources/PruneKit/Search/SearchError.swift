@@ -23,7 +23,9 @@ public enum SearchError: Error, CustomStringConvertible, ExitCodeProviding, Equa
     public struct Rejection: Sendable, Equatable {
         public var constraint: String
         public var count: Int
-        public init(constraint: String, count: Int) { self.constraint = constraint; self.count = count }
+        /// One rejected candidate's reason, as an example.
+        public var example: String?
+        public init(constraint: String, count: Int, example: String? = nil) { self.constraint = constraint; self.count = count; self.example = example }
     }
 
     public var exitCode: Int32 {
@@ -38,7 +40,7 @@ public enum SearchError: Error, CustomStringConvertible, ExitCodeProviding, Equa
         case let .badRecipe(f, m): return "\(f): \(m)"
         case let .emptySpace(f, m): return "\(f): empty search space: \(m)"
         case let .nothingFeasible(n, r):
-            let list = r.map { "\($0.constraint): \($0.count)" }.joined(separator: ", ")
+            let list = r.map { "\($0.constraint): \($0.count)\($0.example.map { ", e.g. \"\($0)\"" } ?? "")" }.joined(separator: "; ")
             let all = r.count == 1 ? " — every candidate was rejected by the \(r[0].constraint)" : ""
             return "no feasible candidate: all \(n) enumerated candidates were rejected\(all) (rejected by \(list)); widen the search space, raise the pruning ratios or the memory budget"
         case let .needsWeights(m): return "\(m): a search evaluates candidates and needs a model folder with weights; with only a config.json use --dry-run"

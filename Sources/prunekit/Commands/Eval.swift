@@ -43,7 +43,8 @@ struct Eval: ParsableCommand {
             if logitsOut != nil {
                 T = set.samples.first?.count ?? 0
                 guard set.samples.allSatisfy({ $0.count == T }) else {
-                    throw DataError.invalidCount(option: "seq-len (all samples must have the same length for --logits-out)", value: T)
+                    let lengths = Set(set.samples.map(\.count)).sorted()
+                    throw ModelError.emptyInput("--logits-out needs samples of one length, but they have \(lengths.count) different lengths (\(lengths.prefix(5).map(String.init).joined(separator: ", "))…); give --seq-len T to cut them to T tokens")
                 }
                 let bytes = set.samples.count * T * folder.config.vocabSize * 4
                 guard bytes <= 4 << 30 else {

@@ -39,7 +39,8 @@ struct Leaderboard: ParsableCommand {
             let s = try resolveStudy(store, study)
             let trials = try store.trials(study: s.id)
             let front = TrialStore.paretoFront(trials)
-            var ranked = pareto ? front : TrialStore.leaderboard(trials)
+            // The front's trials, still ranked by the study's objective.
+            var ranked = pareto ? TrialStore.leaderboard(trials).filter { t in front.contains { $0.number == t.number } } : TrialStore.leaderboard(trials)
             if let top { ranked = Array(ranked.prefix(top)) }
             switch format {
             case .json:
@@ -64,8 +65,8 @@ struct Leaderboard: ParsableCommand {
                     print(v.joined(separator: ","))
                 }
             case .table:
-                print("study \(s.name): \(s.counts[.complete] ?? 0) complete, \(s.enumerated) enumerated, \(s.feasible) feasible; objective \(s.objective.rawValue) (minimize); budget \(gib(s.budgetBytes)) at \(grouped(s.context)) tokens × batch \(s.batch) on \(s.hardware)")
-                print(LeaderboardTable.render(ranked, pareto: Set(front.map(\.number))))
+                print("study \(s.name): \(s.counts[.complete] ?? 0) complete, \(s.enumerated) enumerated, \(s.feasible) feasible; objective \(s.objective.rawValue) (minimize); budget \(humanBytes(s.budgetBytes)) at \(grouped(s.context)) tokens × batch \(s.batch) on \(s.hardware)")
+                print(LeaderboardTable.render(ranked, pareto: Set(front.map(\.number)), mib: s.budgetBytes < 1 << 30))
             }
         }
     }
@@ -73,13 +74,15 @@ struct Leaderboard: ParsableCommand {
 
 /// The leaderboard as a text table.
 enum LeaderboardTable {
-    static func render(_ ranked: [TrialRecord], pareto: Set<Int>) -> String {
+    /// - Parameter mib: memory columns in MiB (for budgets under 1 GiB) instead of GiB.
+    static func render(_ ranked: [TrialRecord], pareto: Set<Int>, mib: Bool = false) -> String {
+        let unit = mib ? "MiB" : "GiB", scale = mib ? 1_048_576.0 : 1_073_741_824.0
         guard !ranked.isEmpty else { return "(no feasible complete trials yet)" }
-        let header = ["rank", "trial", "layers", "hidden", "FFN", "Mamba", "attn", "params", "mem GiB", "slack GiB", "tok/s", "KL", "MSE", "loss", "P"]
+        let header = ["rank", "trial", "layers", "hidden", "FFN", "Mamba", "attn", "params", "mem \(unit)", "slack \(unit)", "tok/s", "KL", "MSE", "loss", "P"]
         let rows = ranked.enumerated().map { i, t -> [String] in
             let a = t.architecture
             return ["\(i + 1)", "\(t.number)", "\(a.numLayers!)", "\(a.hiddenSize!)", "\(a.ffnHiddenSize!)", "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)",
-                    "\(a.numAttentionHeads!)", grouped(t.params), String(format: "%.4f", GiB.of(t.memoryBytes)), String(format: "%+.4f", GiB.of(t.slackBytes)),
+                    "\(a.numAttentionHeads!)", grouped(t.params), String(format: "%.3f", Double(t.memoryBytes) / scale), String(format: "%+.3f", Double(t.slackBytes) / scale),
                     String(format: "%.2f", t.tokensPerSecond), t.kl.map { String(format: "%.5f", $0) } ?? "-",
                     t.mse.map { String(format: "%.5f", $0) } ?? "-", t.loss.map { String(format: "%.4f", $0) } ?? "-", pareto.contains(t.number) ? "P" : ""]
         }

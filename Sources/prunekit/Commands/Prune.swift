@@ -209,7 +209,7 @@ func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db
     } else {
         guard let n = Int(trial) else { throw PruneError.badOption("--trial \"\(trial)\": expected a trial number or `best`") }
         guard let t = try store.trial(study: study.id, number: n) else {
-            throw PruneError.invalidTarget("study '\(studyName)' has no trial \(n)")
+            throw PruneError.badOption("--trial \(n): study '\(studyName)' has no such trial (see `prunekit leaderboard --study \(studyName)`)")
         }
         record = t
     }

@@ -92,7 +92,7 @@ struct Search: ParsableCommand {
                 print("state        " + TrialState.allCases.map { "\($0.rawValue) \(s.counts[$0] ?? 0)" }.joined(separator: ", ")
                       + (out.finished ? "" : "  — not finished; run again to resume"))
                 print("")
-                print(LeaderboardTable.render(TrialStore.leaderboard(out.trials), pareto: Set(TrialStore.paretoFront(out.trials).map(\.number))))
+                print(LeaderboardTable.render(TrialStore.leaderboard(out.trials), pareto: Set(TrialStore.paretoFront(out.trials).map(\.number)), mib: out.study.budgetBytes < 1 << 30))
             }
         }
     }

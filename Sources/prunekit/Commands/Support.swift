@@ -49,6 +49,14 @@ func grouped(_ n: Int) -> String {
     return (n < 0 ? "-" : "") + out
 }
 
+/// Bytes in GiB, or MiB / KiB when smaller than 1 GiB / 1 MiB.
+func humanBytes(_ bytes: Int) -> String {
+    let b = Double(bytes)
+    if abs(b) >= 1_073_741_824 { return String(format: "%.2f GiB", b / 1_073_741_824) }
+    if abs(b) >= 1_048_576 { return String(format: "%.2f MiB", b / 1_048_576) }
+    return String(format: "%.1f KiB", b / 1024)
+}
+
 func gib(_ bytes: Int) -> String { String(format: "%.2f GiB", Double(bytes) / 1_073_741_824) }
 
 /// `--data/--samples/--seq-len`: a calibration or evaluation set (pruning.md §1).
