@@ -135,7 +135,12 @@ enum ReportHTML {
             h.append("<tr\(t.number == chosen ? " class=\"chosen\"" : "")><td>#\(t.number)</td><td class=\"l\">\(t.state.rawValue)\(t.number == chosen ? " ★" : "")</td><td>\(a.numLayers)</td><td class=\"l\">\(e(ReportInput.compactCounts(a.pattern)))</td><td>\(a.hiddenSize)</td><td>\(a.ffnHiddenSize)</td><td>\(a.mambaNumHeads)×\(a.mambaHeadDim)</td><td>\(a.numAttentionHeads)</td><td>\(Fmt.count(Double(t.cost.parameters)))</td><td>\(Fmt.gib(t.cost.memoryBytes))</td><td>\(Fmt.gibSigned(t.budgetSlackBytes))</td><td>\(Fmt.tps(t.cost.outputTokensPerSecond))</td><td>\(Fmt.metric(t.metrics.kl))</td><td>\(Fmt.metric(t.metrics.mse))</td><td>\(Fmt.metric(t.metrics.loss))</td><td>\(Fmt.seconds(t.seconds))</td></tr>")
         }
         h.append("</table>")
-        if input.trials.count > limit { h.append("<p class=\"sub\">\(input.trials.count - limit) more trials not shown.</p>") }
+        let listed = input.tableOrder.count
+        if listed > limit { h.append("<p class=\"sub\">\(listed - limit) more evaluated trials not shown.</p>") }
+        let pruned = input.trials.filter { $0.state == .pruned }.count
+        if pruned > 0 && !rows.contains(where: { $0.state == .pruned }) {
+            h.append("<p class=\"sub\">\(pruned) infeasible candidates (PRUNED by the cost model, never evaluated) are listed below.</p>")
+        }
         if let c = input.chosen {
             h.append("<p>★ marks the chosen trial. Chosen trial #\(c.number) pattern (\(e(ReportInput.kindCounts(c.architecture.pattern)))): <span class=\"pattern\">\(e(c.architecture.pattern))</span></p>")
             h.append("<p>Target: <code>\(e(c.target.canonicalJSON))</code></p>")
