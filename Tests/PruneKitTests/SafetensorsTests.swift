@@ -295,3 +295,27 @@ final class SafetensorsTests: XCTestCase {
         w.abandon()
     }
 }
+
+/// Writing one tensor in parts (e.g. logits [N, T, V], one sample at a time) gives the same file as writing it whole.
+final class SafetensorsPartsTests: XCTestCase {
+    func testTensorWrittenInPartsEqualsWhole() throws {
+        let dir = Fixtures.tempDir()
+        let values = (0..<1000).map { Float($0) * 0.5 - 7 }
+        let entries: [SafetensorsStreamWriter.Entry] = [.init(name: "a", dtype: .F32, shape: [4]), .init(name: "logits", dtype: .F32, shape: [10, 100])]
+        let whole = try SafetensorsStreamWriter(path: dir + "/whole.safetensors", entries: entries)
+        try whole.append("a", [1, 2, 3, 4]); try whole.append("logits", values); try whole.finish()
+        let parts = try SafetensorsStreamWriter(path: dir + "/parts.safetensors", entries: entries)
+        try parts.append("a", [1, 2, 3, 4])
+        for k in 0..<10 { try parts.appendPart("logits", Array(values[(k * 100)..<((k + 1) * 100)])) }
+        try parts.finish()
+        XCTAssertEqual(FileManager.default.contents(atPath: dir + "/whole.safetensors"), FileManager.default.contents(atPath: dir + "/parts.safetensors"))
+        XCTAssertEqual(try SafetensorsFile(path: dir + "/parts.safetensors").floats("logits"), values)
+        // A part that overruns the tensor, and a tensor left incomplete, are errors naming it.
+        let bad = try SafetensorsStreamWriter(path: dir + "/bad.safetensors", entries: entries)
+        try bad.append("a", [1, 2, 3, 4])
+        try bad.appendPart("logits", Array(values[0..<600]))
+        XCTAssertThrowsError(try bad.appendPart("logits", Array(values[0..<600]))) { e in XCTAssertTrue("\(e)".contains("logits"), "\(e)") }
+        XCTAssertThrowsError(try bad.finish()) { e in XCTAssertTrue("\(e)".contains("1 of 2 tensors"), "\(e)") }
+        bad.abandon()
+    }
+}

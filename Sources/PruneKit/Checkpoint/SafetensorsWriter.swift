@@ -27,6 +27,8 @@ public final class SafetensorsStreamWriter {
     public let path: String
     public let entries: [Entry]
     private var next = 0
+    /// Elements of `entries[next]` already written (by ``appendPart(_:_:)``).
+    private var filled = 0
     private var fd: Int32
     /// Reused conversion buffer (bytes), so a 1 GiB tensor does not need a second 1 GiB copy.
     private var buffer = [UInt8](repeating: 0, count: 1 << 22)
@@ -95,11 +97,24 @@ public final class SafetensorsStreamWriter {
 
     /// Appends the next tensor's values (in plan order), converting to its dtype.
     public func append(_ name: String, _ values: UnsafeBufferPointer<Float>) throws {
+        guard next < entries.count else { throw CheckpointError.write(path: path, message: "unexpected extra tensor '\(name)'") }
+        let e = entries[next]
+        guard filled == 0, e.name == name, values.count == e.elementCount else {
+            throw CheckpointError.write(path: path, message: "tensor '\(name)' written out of order or with \(values.count) values (expected '\(e.name)' \(e.shape) = \(e.elementCount) values)")
+        }
+        try appendPart(name, values)
+    }
+
+    /// Appends the next `values.count` elements of the current tensor (row-major), so a tensor larger than
+    /// memory (e.g. logits [N, T, V]) can be written in parts; the writer moves to the next tensor once
+    /// this one is complete.
+    /// - Throws: ``CheckpointError/write(path:message:)`` for a part of another tensor or one that overruns it.
+    public func appendPart(_ name: String, _ values: UnsafeBufferPointer<Float>) throws {
         guard fd >= 0 else { throw CheckpointError.write(path: path, message: "writer already closed") }
         guard next < entries.count else { throw CheckpointError.write(path: path, message: "unexpected extra tensor '\(name)'") }
         let e = entries[next]
-        guard e.name == name, values.count == e.elementCount else {
-            throw CheckpointError.write(path: path, message: "tensor '\(name)' written out of order or with \(values.count) values (expected '\(e.name)' \(e.shape) = \(e.elementCount) values)")
+        guard e.name == name, filled + values.count <= e.elementCount else {
+            throw CheckpointError.write(path: path, message: "part of tensor '\(name)' with \(values.count) values does not fit: expected '\(e.name)' \(e.shape), \(e.elementCount - filled) values still to write")
         }
         let size = e.dtype.byteSize
         let chunk = buffer.count / size
@@ -122,7 +137,12 @@ public final class SafetensorsStreamWriter {
             try writeAll(buffer, count: n * size, what: "tensor '\(name)'")
             start += n
         }
-        next += 1
+        filled += values.count
+        if filled == e.elementCount { next += 1; filled = 0 }
+    }
+
+    public func appendPart(_ name: String, _ values: [Float]) throws {
+        try values.withUnsafeBufferPointer { try appendPart(name, $0) }
     }
 
     public func append(_ name: String, _ values: [Float]) throws {
@@ -132,7 +152,7 @@ public final class SafetensorsStreamWriter {
     /// Flushes to disk and closes; throws when tensors are missing.
     public func finish() throws {
         guard next == entries.count else {
-            throw CheckpointError.write(path: path, message: "only \(next) of \(entries.count) tensors were written")
+            throw CheckpointError.write(path: path, message: "only \(next) of \(entries.count) tensors were written completely")
         }
         guard fd >= 0 else { return }
         let s = fsync(fd), syncErr = errno

@@ -20,7 +20,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
-    @Option(name: .customLong("logits-out"), help: "Write the logits to this .safetensors file.")
+    @Option(name: .customLong("logits-out"), help: "Write the logits to this .safetensors file (streamed, one sample at a time).")
     var logitsOut: String?
 
     @Option(help: "Reference model folder (e.g. the unpruned source): also report the KL divergence KL(reference ‖ model) and the logit MSE, per token.")
@@ -38,20 +38,27 @@ struct Eval: ParsableCommand {
             let set = try dataOptions.load(modelDir: model)
             let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
             net.dtFloor = !noDtFloor
-            var logits = [Float]()
             var T = 0
+            var writer: SafetensorsStreamWriter?
+            let partial = logitsOut.map { path -> String in
+                let dir = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+                return (dir.isEmpty ? "" : dir + "/") + "." + name + ".partial"
+            }
             if logitsOut != nil {
                 T = set.samples.first?.count ?? 0
                 guard set.samples.allSatisfy({ $0.count == T }) else {
                     let lengths = Set(set.samples.map(\.count)).sorted()
                     throw ModelError.emptyInput("--logits-out needs samples of one length, but they have \(lengths.count) different lengths (\(lengths.prefix(5).map(String.init).joined(separator: ", "))…); give --seq-len T to cut them to T tokens")
                 }
-                let bytes = set.samples.count * T * folder.config.vocabSize * 4
-                guard bytes <= 4 << 30 else {
-                    throw ModelError.tooLarge("--logits-out would hold \(bytes) bytes (> 4 GiB); use fewer samples or a shorter --seq-len")
-                }
-                logits.reserveCapacity(set.samples.count * T * folder.config.vocabSize)
+                // Streamed to a temporary name, one sample's logits at a time, renamed when complete.
+                let w = try SafetensorsStreamWriter(path: partial!, entries: [
+                    .init(name: "input_ids", dtype: .I32, shape: [set.samples.count, T]),
+                    .init(name: "logits", dtype: .F32, shape: [set.samples.count, T, folder.config.vocabSize]),
+                ])
+                try w.append("input_ids", set.samples.flatMap { $0.map { Float($0) } })
+                writer = w
             }
+            defer { if let writer { writer.abandon(); unlink(partial!) } }
             var refModel: NemotronHModel?
             var refNLL = 0.0
             if let reference {
@@ -65,7 +72,7 @@ struct Eval: ParsableCommand {
             var kl = 0.0, mse = 0.0
             let V = folder.config.vocabSize
             let m = try net.evaluate(set) { b, l in
-                if logitsOut != nil { logits += l }
+                try writer?.appendPart("logits", l)
                 if let refModel {
                     let ids = set.samples[b]
                     let r = try refModel.forward(ids, sample: b)
@@ -78,12 +85,14 @@ struct Eval: ParsableCommand {
             }
             let refLoss = refNLL / Double(max(m.predictedTokens, 1))
             kl /= Double(max(m.tokens, 1)); mse /= Double(max(m.tokens, 1))
-            if let logitsOut {
-                let ids = set.samples.flatMap { $0.map { Float($0) } }
-                try writeSafetensors(path: logitsOut, tensors: [
-                    ("input_ids", .I32, [set.samples.count, T], ids),
-                    ("logits", .F32, [set.samples.count, T, folder.config.vocabSize], logits),
-                ])
+            if let logitsOut, let w = writer {
+                try w.finish()
+                writer = nil
+                guard rename(partial!, logitsOut) == 0 else {
+                    let err = String(cString: strerror(errno))
+                    unlink(partial!)
+                    throw CheckpointError.write(path: logitsOut, message: "cannot rename the finished logits file into place: \(err)")
+                }
             }
             let peak = peakResidentBytes()
             switch format {
