@@ -149,6 +149,40 @@ public final class CheckpointWriter {
     @discardableResult
     public func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String] = [],
                       extraJSON: [(String, JSONValue)] = [], produce: (Entry) throws -> [Float]) throws -> ShardPlan {
+        try write(config: config, tensors: tensors, extraFiles: extraFiles, extraJSON: extraJSON) { e, w, tmp in
+            let values = try produce(e)
+            guard values.count == e.elementCount else {
+                throw CheckpointError.write(path: tmp, message: "producer gave \(values.count) values for '\(e.name)', expected \(e.elementCount) (shape \(e.shape))")
+            }
+            try w.append(e.name, values)
+        }
+    }
+
+    /// Like ``write(config:tensors:extraFiles:extraJSON:produce:)``, but each tensor is produced in parts of at
+    /// most `chunkElements` values: `read(entry, from, count, out)` fills elements [from, from + count) of the
+    /// tensor (row-major) into `out`. Peak memory is one chunk (`chunkElements × 4` bytes) instead of one
+    /// whole fp32 tensor.
+    @discardableResult
+    public func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String] = [], extraJSON: [(String, JSONValue)] = [],
+                      chunkElements: Int, read: (Entry, Int, Int, UnsafeMutablePointer<Float>) throws -> Void) throws -> ShardPlan {
+        precondition(chunkElements > 0, "chunkElements must be positive")
+        return try write(config: config, tensors: tensors, extraFiles: extraFiles, extraJSON: extraJSON) { e, w, _ in
+            var buffer = [Float](repeating: 0, count: min(chunkElements, max(e.elementCount, 1)))
+            var from = 0
+            while from < e.elementCount {
+                let n = min(buffer.count, e.elementCount - from)
+                try buffer.withUnsafeMutableBufferPointer { b in
+                    try read(e, from, n, b.baseAddress!)
+                    try w.appendPart(e.name, UnsafeBufferPointer(start: b.baseAddress!, count: n))
+                }
+                from += n
+            }
+            if e.elementCount == 0 { try w.append(e.name, []) }
+        }
+    }
+
+    private func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String], extraJSON: [(String, JSONValue)],
+                       emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws -> ShardPlan {
         created = []
         try checkDestination()
         try checkTensors(config: config, tensors)
@@ -168,7 +202,7 @@ public final class CheckpointWriter {
         try checkFreeSpace(plan.totalBytes)
         do {
             try createOutputDir()
-            try writeAndCommit(plan: plan, config: config, extraFiles: extraFiles, extraJSON: extraJSON, produce: produce)
+            try writeAndCommit(plan: plan, config: config, extraFiles: extraFiles, extraJSON: extraJSON, emit: emit)
             try verify(config: config)
         } catch {
             removeCreated()
@@ -182,20 +216,14 @@ public final class CheckpointWriter {
     private func tempPath(_ name: String) -> String { path(".\(name).partial") }
 
     private func writeAndCommit(plan: ShardPlan, config: NemotronHConfig, extraFiles: [String],
-                                extraJSON: [(String, JSONValue)], produce: (Entry) throws -> [Float]) throws {
+                                extraJSON: [(String, JSONValue)], emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws {
         // 1. Weights, under temporary names.
         for shard in plan.shards {
             let tmp = tempPath(shard.fileName)
             created.append(tmp)
             let w = try SafetensorsStreamWriter(path: tmp, entries: shard.entries)
             do {
-                for e in shard.entries {
-                    let values = try produce(e)
-                    guard values.count == e.elementCount else {
-                        throw CheckpointError.write(path: tmp, message: "producer gave \(values.count) values for '\(e.name)', expected \(e.elementCount) (shape \(e.shape))")
-                    }
-                    try w.append(e.name, values)
-                }
+                for e in shard.entries { try emit(e, w, tmp) }
                 try w.finish()
             } catch { w.abandon(); throw error }
         }

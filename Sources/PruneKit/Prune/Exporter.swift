@@ -43,6 +43,9 @@ public func parseByteSize(_ text: String) throws -> Int {
 /// config.json (new sizes, pattern, `mamba_num_heads`, every other key unchanged), writes `pruning.json`,
 /// then re-opens the output strictly and checks every shape and the parameter count against the plan.
 public enum Exporter {
+    /// Values per part when streaming a tensor to disk (16 Mi floats = 64 MiB of fp32).
+    public static let chunkElements = 16 << 20
+
     public struct Options: Sendable {
         public var dtype: ExportDType
         /// Tensor bytes per shard.
@@ -132,11 +135,10 @@ public enum Exporter {
         let entries = exportPlan.tensors.map { SafetensorsStreamWriter.Entry(name: $0.name, dtype: $0.dtype, shape: $0.targetShape) }
         let manifest = pruningJSON(folder: folder, plan: plan, options: options)
         let written = try writer.write(config: plan.target, tensors: entries, extraFiles: filesToCopy(from: folder.path).filter { $0 != "pruning.json" },
-                                       extraJSON: [("pruning.json", manifest)]) { entry in
-            let values = try sliced.floats(entry.name)
-            // Each source tensor is read once; drop its mapped pages so RSS stays near one tensor.
+                                       extraJSON: [("pruning.json", manifest)], chunkElements: Exporter.chunkElements) { entry, from, count, out in
+            try sliced.read(entry.name, into: out, from: from, count: count)
+            // Drop the source tensor's mapped pages after each part so RSS stays near one chunk.
             if let s = sliced.slices[entry.name] { folder.releasePages(s.sourceName) }
-            return values
         }
         try verify(outputDir: outputDir, plan: plan)
         return written
