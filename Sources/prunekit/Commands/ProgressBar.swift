@@ -24,8 +24,10 @@ final class ProgressBar {
         let elapsed = now.timeIntervalSince(phaseStart)
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = String(format: "\r%-8@ [%@] %3d%% %d/%d  elapsed %@  ETA %@", phase as NSString, bar as NSString,
-                          Int(frac * 100), done, total, fmt(elapsed) as NSString, fmt(eta) as NSString)
+        // (String(format:) does not pad %@ on Linux: pad by hand.)
+        let label = phase.count >= 12 ? phase : phase + String(repeating: " ", count: 12 - phase.count)
+        let line = "\r\(label) [\(bar)] " + String(format: "%3d%% %d/%d", Int(frac * 100), done, total)
+            + "  elapsed \(fmt(elapsed))  ETA \(fmt(eta))"
         FileHandle.standardError.write(Data(line.utf8))
         if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
     }
