@@ -83,11 +83,7 @@ public struct InspectReport {
 
     public var table: String {
         let c = config
-        func g(_ n: Int) -> String {
-            let s = String(n); var out = ""
-            for (i, ch) in s.enumerated() { if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }; out.append(ch) }
-            return out
-        }
+        let g = grouped
         var lines = [String]()
         lines.append("model        \(path)")
         lines.append("pattern      \(c.patternString)")

@@ -38,17 +38,6 @@ func printJSON(_ v: JSONValue) {
     print(JSONWriter(indent: 2).string(v))
 }
 
-/// "1,314,872"
-func grouped(_ n: Int) -> String {
-    let s = String(n.magnitude)
-    var out = ""
-    for (i, c) in s.enumerated() {
-        if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-        out.append(c)
-    }
-    return (n < 0 ? "-" : "") + out
-}
-
 /// Bytes in GiB, or MiB / KiB when smaller than 1 GiB / 1 MiB.
 func humanBytes(_ bytes: Int) -> String {
     let b = Double(bytes)
