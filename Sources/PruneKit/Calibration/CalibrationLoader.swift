@@ -17,7 +17,11 @@ extension CalibrationSet {
     /// (whitespace-only) lines; a document is its lines joined by "\n".
     /// - Throws: ``DataError`` (`io`, `emptyFile`, `malformedLine` with the 1-based line number, `missingText`,
     ///   `mixedFormats`, `badTokenId`).
-    public static func readDocuments(path: String) throws -> CalibrationDocuments {
+    public static func readDocuments(path: String) throws -> CalibrationDocuments { try readNumbered(path: path).documents }
+
+    /// ``readDocuments(path:)`` plus the 1-based line of each document (JSONL; plain text: its first line).
+    static func readNumbered(path: String) throws -> (documents: CalibrationDocuments, lines: [Int]) {
+        try checkRegularFile(path)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError.io(file: path, message: "cannot read the file")
         }
@@ -26,16 +30,19 @@ extension CalibrationSet {
         let ext = (path as NSString).pathExtension.lowercased()
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard ["jsonl", "json", "ndjson"].contains(ext) else {
-            var docs = [String](), current = [Substring]()
-            for line in lines {
+            var docs = [String](), current = [Substring](), starts = [Int]()
+            for (k, line) in lines.enumerated() {
                 if line.allSatisfy({ $0.isWhitespace }) {
                     if !current.isEmpty { docs.append(current.joined(separator: "\n")); current = [] }
-                } else { current.append(line) }
+                } else {
+                    if current.isEmpty { starts.append(k + 1) }
+                    current.append(line)
+                }
             }
             if !current.isEmpty { docs.append(current.joined(separator: "\n")) }
-            return .texts(docs)
+            return (.texts(docs), starts)
         }
-        var texts = [String](), ids = [[Int32]]()
+        var texts = [String](), ids = [[Int32]](), numbers = [Int]()
         var isText: Bool? = nil
         let parser = JSONParser(allowNonFinite: false, rejectDuplicateKeys: true)
         for (k, line) in lines.enumerated() {
@@ -49,9 +56,9 @@ extension CalibrationSet {
                 guard let arr = ia.arrayValue else { throw DataError.malformedLine(file: path, line: lineNo, message: "\"input_ids\" is not an array") }
                 var s = [Int32]()
                 s.reserveCapacity(arr.count)
-                for x in arr {
+                for (j, x) in arr.enumerated() {
                     guard let i = x.intValue, i >= 0, i <= Int(Int32.max) else {
-                        throw DataError.badTokenId(file: path, line: lineNo, message: "\(x) is not a non-negative 32-bit integer")
+                        throw DataError.badTokenId(file: path, line: lineNo, message: "input_ids[\(j)] is \(JSONWriter(indent: nil).string(x)); expected a token id (an integer in 0...\(Int32.max))")
                     }
                     s.append(Int32(i))
                 }
@@ -59,15 +66,29 @@ extension CalibrationSet {
                 ids.append(s)
                 lineIsText = false
             } else {
-                guard let t = v["text"]?.stringValue, !t.isEmpty else { throw DataError.missingText(file: path, line: lineNo) }
+                // An empty text is a document (wikitext-style files have empty records): the tokenizer encodes it
+                // as BOS only, as Hugging Face `tokenizers` does.
+                guard let t = v["text"]?.stringValue else { throw DataError.missingText(file: path, line: lineNo) }
                 texts.append(t)
                 lineIsText = true
             }
             if let first = isText, first != lineIsText { throw DataError.mixedFormats(file: path, line: lineNo) }
             isText = lineIsText
+            numbers.append(lineNo)
         }
         guard let kind = isText else { throw DataError.emptyFile(file: path) }
-        return kind ? .texts(texts) : .ids(ids)
+        return (kind ? .texts(texts) : .ids(ids), numbers)
+    }
+
+    /// Throws ``DataError/io(file:message:)`` unless `path` is a regular file (not a directory, device, FIFO…).
+    static func checkRegularFile(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw DataError.io(file: path, message: "cannot read the file: \(String(cString: strerror(errno)))") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFDIR: throw DataError.io(file: path, message: "is a directory; give a data file (JSONL with {\"text\": …} or {\"input_ids\": […]} per line, or plain text)")
+        default: throw DataError.io(file: path, message: "is not a regular file (a device, FIFO or socket); give a data file")
+        }
     }
 
     /// Loads a calibration set (pruning.md §1) from a file read by ``readDocuments(path:)``. Deterministic:
@@ -83,18 +104,21 @@ extension CalibrationSet {
     /// - Throws: ``DataError``: N or T ≤ 0 (`invalidCount`), too few tokens for N×T (`tooFewTokens`, giving
     ///   both numbers), fewer documents/lines than N (`tooFewSamples`), text without a tokenizer, and the
     ///   reading errors of ``readDocuments(path:)``.
+    /// - Parameter vocabSize: the model's `vocab_size`: ids at or above it (or the tokenizer's size) are an error
+    ///   naming the file, line and position.
     public static func load(path: String, tokenizer: Tokenizer?, samples: Int? = nil, seqLen: Int? = nil,
-                            appendEOS: Bool = true) throws -> CalibrationSet {
+                            appendEOS: Bool = true, vocabSize: Int? = nil) throws -> CalibrationSet {
         if let n = samples, n <= 0 { throw DataError.invalidCount(option: "samples", value: n) }
         if let t = seqLen, t <= 0 { throw DataError.invalidCount(option: "seq-len", value: t) }
-        switch try readDocuments(path: path) {
+        let (documents, lineNumbers) = try readNumbered(path: path)
+        switch documents {
         case let .ids(lines):
             if let n = samples, lines.count < n { throw DataError.tooFewSamples(file: path, available: lines.count, requested: n) }
-            if let tok = tokenizer {
-                let v = tok.vocabSize
-                for (i, s) in lines.enumerated() {
-                    if let bad = s.first(where: { Int($0) >= v }) {
-                        throw DataError.badTokenId(file: path, line: i + 1, message: "\(bad) ≥ vocab size \(v)")
+            let limits = [(tokenizer?.vocabSize, "the tokenizer's vocab size"), (vocabSize, "the model's vocab_size")]
+            for case let (v?, what) in limits {
+                for (i, s) in lines.prefix(samples ?? lines.count).enumerated() {
+                    if let j = s.prefix(seqLen ?? s.count).firstIndex(where: { Int($0) >= v }) {
+                        throw DataError.badTokenId(file: path, line: lineNumbers[i], message: "input_ids[\(j)] is \(s[j]), not below \(what) \(v)")
                     }
                 }
             }

@@ -8,7 +8,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable, ExitCodeProvid
     case emptyFile(file: String)
     /// A JSONL line is not a JSON object of the expected shape.
     case malformedLine(file: String, line: Int, message: String)
-    /// A `{"text": …}` line whose text is missing, not a string, or empty.
+    /// A `{"text": …}` line whose text is missing or not a string.
     case missingText(file: String, line: Int)
     /// A line's kind (`text` vs `input_ids`) differs from the first line's.
     case mixedFormats(file: String, line: Int)
@@ -30,7 +30,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable, ExitCodeProvid
         case let .io(f, m): return "\(f): \(m)"
         case let .emptyFile(f): return "\(f): the file is empty (hint: calibration data is JSONL with {\"text\": …} or {\"input_ids\": […]} per line, or plain text)"
         case let .malformedLine(f, l, m): return "\(f):\(l): malformed JSONL line: \(m)"
-        case let .missingText(f, l): return "\(f):\(l): missing or empty \"text\""
+        case let .missingText(f, l): return "\(f):\(l): missing \"text\" (a string) or \"input_ids\" (an array of token ids)"
         case let .mixedFormats(f, l): return "\(f):\(l): this line's kind (text / input_ids) differs from the first line's"
         case let .badTokenId(f, l, m): return "\(f):\(l): bad token id: \(m)"
         case let .invalidCount(o, v): return "\(o) must be > 0 (got \(v))"

@@ -72,10 +72,16 @@ public struct ShardPlan: Sendable, Equatable {
 /// Writes a Hugging Face model folder tensor by tensor (formats.md §2; mergekit's writer is the model).
 ///
 /// Only one tensor's Float32 values are held at a time: the caller's `produce` closure makes each tensor
-/// (for `prune`, by slicing the source). Shards are written under hidden temporary names
-/// (`.model-00001-of-00003.safetensors.partial`), renamed only when all are written, and the index is
-/// written last, so an interrupted or failed write never leaves a folder that looks complete. On any
-/// error every file this writer created is removed. The result is re-opened strictly with ``ModelFolder``.
+/// (for `prune`, by slicing the source). Everything is written into a hidden sibling folder
+/// (`.OUT.prunekit-partial`, next to OUT) and put in place only when complete and re-opened strictly:
+/// a missing or empty OUT is replaced by one `rename`; an existing export (with `force`) is exchanged with
+/// the new one atomically (`renameat2(RENAME_EXCHANGE)`; where the file system lacks it, OUT is first moved to
+/// `.OUT.prunekit-old` and a later run moves it back if it was interrupted between the two renames). So a
+/// process killed at any point leaves OUT as the old export or the new one, never a mix, and an interrupted
+/// fresh export leaves nothing that looks like a model. Files of an old OUT that the new export does not write
+/// (notes, logs — not weights or the index) are carried over. Leftovers of an interrupted run
+/// (``leftovers(outputDir:)``) are removed by the next write and listed in ``removedLeftovers``. On any error
+/// every file this writer created is removed.
 ///
 /// Refuses to write into the source folder (compared by resolved real paths) and, unless `force`,
 /// into a non-empty folder.
@@ -96,14 +102,15 @@ public final class CheckpointWriter {
     /// When set, every tensor is written in this dtype (and config.json's `torch_dtype` / `dtype` says so);
     /// when nil each entry keeps its own dtype.
     public let dtype: DType?
-
-    /// Files created so far (temporary and final), removed on failure.
-    private var created = [String]()
+    /// Reports the weights written as step "export" in bytes.
+    public var progress: ProgressReporter?
+    /// Leftovers of an interrupted earlier run that the last ``write`` removed (paths), for a note to the user.
+    public private(set) var removedLeftovers = [String]()
 
     /// - Parameters:
     ///   - outputDir: the folder to write; created when missing.
     ///   - sourceDir: the folder extra files are copied from; never written to.
-    ///   - force: allow a non-empty `outputDir` (stale weight files and index in it are replaced).
+    ///   - force: allow a non-empty `outputDir` (its old export is replaced as a whole once the new one is complete).
     ///   - maxShardBytes: tensor bytes per shard (the header is not counted, as in transformers).
     ///   - dtype: output dtype for every tensor, or nil to keep each entry's.
     public init(outputDir: String, sourceDir: String? = nil, force: Bool = false,
@@ -131,10 +138,43 @@ public final class CheckpointWriter {
         ShardPlan(tensors: outputEntries(tensors), maxShardBytes: maxShardBytes)
     }
 
+    // MARK: - Leftovers of interrupted runs
+
+    /// The hidden sibling folder a write of `outputDir` is staged in.
+    public static func stagingPath(_ outputDir: String) -> String { sibling(outputDir, suffix: "prunekit-partial") }
+    /// Where an existing export is parked during a non-atomic swap.
+    static func parkedPath(_ outputDir: String) -> String { sibling(outputDir, suffix: "prunekit-old") }
+
+    private static func sibling(_ outputDir: String, suffix: String) -> String {
+        let out = resolvedPath(outputDir)
+        let parent = (out as NSString).deletingLastPathComponent, name = (out as NSString).lastPathComponent
+        return (parent as NSString).appendingPathComponent(".\(name).\(suffix)")
+    }
+
+    /// Paths an interrupted write of `outputDir` may have left: the staging folder, a parked old export, and the
+    /// hidden `.NAME.partial` temporaries of earlier versions inside `outputDir`.
+    public static func leftovers(outputDir: String) -> [String] {
+        let fm = FileManager.default
+        var out = [stagingPath(outputDir), parkedPath(outputDir)].filter { fm.fileExists(atPath: $0) }
+        out += hiddenTemporaries(in: outputDir).map { (outputDir as NSString).appendingPathComponent($0) }
+        return out
+    }
+
+    /// `.NAME.partial` files written by an interrupted writer inside `dir` (NAME a model file).
+    static func hiddenTemporaries(in dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { n in
+            guard n.hasPrefix("."), n.hasSuffix(".partial") else { return false }
+            let inner = String(n.dropFirst().dropLast(".partial".count))
+            return inner.hasPrefix("model") || inner == "config.json" || inner == "pruning.json" || inner.hasPrefix("tokenizer")
+                || standardExtraFiles.contains(inner)
+        }
+    }
+
     // MARK: - Writing
 
-    /// Writes config.json, the weights (sharded when bigger than `maxShardBytes`), the index (last),
-    /// `extraFiles` copied from `sourceDir` and `extraJSON` files (name, value), then verifies the folder.
+    /// Writes config.json, the weights (sharded when bigger than `maxShardBytes`), the index,
+    /// `extraFiles` copied from `sourceDir` and `extraJSON` files (name, value), verifies the folder, then puts it
+    /// in place (see the type's documentation).
     ///
     /// - Parameters:
     ///   - config: the architecture of the output; must imply exactly `tensors` (names and shapes).
@@ -144,8 +184,8 @@ public final class CheckpointWriter {
     ///   - produce: returns one tensor's values (row-major, `elementCount` floats); called once per tensor, in order.
     /// - Returns: the plan that was written.
     /// - Throws: ``CheckpointError/write(path:message:)`` for refused destinations and I/O failures
-    ///   (read-only, disk full), ``CheckpointError/mismatch(tensor:message:)`` when `tensors` do not match
-    ///   `config`; any error `produce` throws. On error, every file this call created is removed.
+    ///   (read-only, disk full, a virtual file system), ``CheckpointError/mismatch(tensor:message:)`` when `tensors`
+    ///   do not match `config`; any error `produce` throws. On error, every file this call created is removed.
     @discardableResult
     public func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String] = [],
                       extraJSON: [(String, JSONValue)] = [], produce: (Entry) throws -> [Float]) throws -> ShardPlan {
@@ -155,6 +195,7 @@ public final class CheckpointWriter {
                 throw CheckpointError.write(path: tmp, message: "producer gave \(values.count) values for '\(e.name)', expected \(e.elementCount) (shape \(e.shape))")
             }
             try w.append(e.name, values)
+            progress?.advance(by: e.byteCount)
         }
     }
 
@@ -168,6 +209,7 @@ public final class CheckpointWriter {
         precondition(chunkElements > 0, "chunkElements must be positive")
         return try write(config: config, tensors: tensors, extraFiles: extraFiles, extraJSON: extraJSON) { e, w, _ in
             var buffer = [Float](repeating: 0, count: min(chunkElements, max(e.elementCount, 1)))
+            let elementBytes = e.elementCount > 0 ? e.byteCount / e.elementCount : 0
             var from = 0
             while from < e.elementCount {
                 let n = min(buffer.count, e.elementCount - from)
@@ -176,6 +218,7 @@ public final class CheckpointWriter {
                     try w.appendPart(e.name, UnsafeBufferPointer(start: b.baseAddress!, count: n))
                 }
                 from += n
+                progress?.advance(by: n * elementBytes)
             }
             if e.elementCount == 0 { try w.append(e.name, []) }
         }
@@ -183,7 +226,7 @@ public final class CheckpointWriter {
 
     private func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String], extraJSON: [(String, JSONValue)],
                        emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws -> ShardPlan {
-        created = []
+        removedLeftovers = []
         try checkDestination()
         try checkTensors(config: config, tensors)
         let plan = dryRunPlan(tensors: tensors)
@@ -200,58 +243,127 @@ public final class CheckpointWriter {
             }
         }
         try checkFreeSpace(plan.totalBytes)
+        try createParentDirs()
+        try removeLeftovers()
+        let staging = Self.stagingPath(outputDir)
+        guard mkdir(staging, 0o755) == 0 else {
+            throw CheckpointError.write(path: outputDir, message: "cannot create the temporary folder \(staging) next to it (the export is written there and moved in place when complete): \(describeWriteErrno(errno))")
+        }
+        progress?.start("export", total: plan.totalBytes, unit: "bytes")
+        defer { progress?.finish() }
         do {
-            try createOutputDir()
-            try writeAndCommit(plan: plan, config: config, extraFiles: extraFiles, extraJSON: extraJSON, emit: emit)
-            try verify(config: config)
+            try writeAll(into: staging, plan: plan, config: config, extraFiles: extraFiles, extraJSON: extraJSON, emit: emit)
+            try verify(folder: staging, config: config)
+            try swapIntoPlace(staging: staging, written: Set(reserved).union(extraFiles).union(extraJSON.map(\.0)))
         } catch {
-            removeCreated()
+            removeTree(staging)
             throw error
         }
-        created = []
         return plan
     }
 
     private func path(_ name: String) -> String { (outputDir as NSString).appendingPathComponent(name) }
-    private func tempPath(_ name: String) -> String { path(".\(name).partial") }
 
-    private func writeAndCommit(plan: ShardPlan, config: NemotronHConfig, extraFiles: [String],
-                                extraJSON: [(String, JSONValue)], emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws {
-        // 1. Weights, under temporary names.
+    private func writeAll(into dir: String, plan: ShardPlan, config: NemotronHConfig, extraFiles: [String],
+                          extraJSON: [(String, JSONValue)], emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws {
+        func at(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+        var written = 0
         for shard in plan.shards {
-            let tmp = tempPath(shard.fileName)
-            created.append(tmp)
-            let w = try SafetensorsStreamWriter(path: tmp, entries: shard.entries)
+            let p = at(shard.fileName)
+            let w = try SafetensorsStreamWriter(path: p, entries: shard.entries)
             do {
-                for e in shard.entries { try emit(e, w, tmp) }
+                for e in shard.entries {
+                    try emit(e, w, p)
+                    written += 1
+                    Self.testKillPoint("tensor:\(written)")
+                }
                 try w.finish()
             } catch { w.abandon(); throw error }
         }
-        // 2. config.json and the other small files, under temporary names.
-        var small = [(String, Data)]()
-        small.append(("config.json", jsonFileData(outputConfigJSON(config, plan: plan))))
-        for (name, value) in extraJSON { small.append((name, jsonFileData(value))) }
-        for (name, data) in small {
-            let tmp = tempPath(name)
-            created.append(tmp)
-            try writeFile(tmp, data)
+        try writeFile(at("config.json"), jsonFileData(outputConfigJSON(config, plan: plan)))
+        for (name, value) in extraJSON { try writeFile(at(name), jsonFileData(value)) }
+        for name in extraFiles { try copyFile((sourceDir! as NSString).appendingPathComponent(name), to: at(name)) }
+        if plan.isSharded { try writeFile(at(ModelFolder.indexName), jsonFileData(plan.indexJSON)) }
+        Self.testKillPoint("written")
+    }
+
+    /// Moves the complete folder `staging` to `outputDir`; an old export there is replaced as a whole, keeping its
+    /// files that are not part of a model (`written` names and weight files are not carried over).
+    private func swapIntoPlace(staging: String, written: Set<String>) throws {
+        let fm = FileManager.default
+        let out = resolvedPath(outputDir)
+        let old = ((try? fm.contentsOfDirectory(atPath: out)) ?? []).filter { !Self.hiddenTemporaries(in: out).contains($0) }
+        if old.isEmpty {
+            // Missing or empty: one rename (onto an empty directory it replaces it).
+            guard Glibc.rename(staging, out) == 0 else {
+                throw CheckpointError.write(path: outputDir, message: "cannot move the finished export \(staging) into place: \(describeWriteErrno(errno))")
+            }
+            return
         }
-        for name in extraFiles {
-            let tmp = tempPath(name)
-            created.append(tmp)
-            try copyFile((sourceDir! as NSString).appendingPathComponent(name), to: tmp)
+        for name in old where !written.contains(name) && !Self.isWeightFile(name) {
+            let from = (out as NSString).appendingPathComponent(name), to = (staging as NSString).appendingPathComponent(name)
+            if link(from, to) != 0 {
+                do { try fm.copyItem(atPath: from, toPath: to) } catch {
+                    throw CheckpointError.write(path: outputDir, message: "cannot carry \(name) over from the old export: \(error.localizedDescription)")
+                }
+            }
         }
-        // 3. Commit: drop a stale index first (it would describe other shards), then stale weight files,
-        //    then rename small files, then weights, and write the index last.
-        try removeStaleWeights(keeping: Set(plan.shards.map(\.fileName)))
-        for name in small.map(\.0) + extraFiles { try rename(name) }
-        for shard in plan.shards { try rename(shard.fileName) }
-        if plan.isSharded {
-            let tmp = tempPath(ModelFolder.indexName)
-            created.append(tmp)
-            try writeFile(tmp, jsonFileData(plan.indexJSON))
-            try rename(ModelFolder.indexName)
+        Self.testKillPoint("before-swap")
+        if Self.exchange(staging, out) {
+            Self.testKillPoint("after-swap")
+            removeTree(staging)  // now the old export
+            return
         }
+        // No atomic exchange on this file system: park the old export, move the new one in, drop the old.
+        let parked = Self.parkedPath(outputDir)
+        guard Glibc.rename(out, parked) == 0 else {
+            throw CheckpointError.write(path: outputDir, message: "cannot move the old export aside to \(parked): \(describeWriteErrno(errno))")
+        }
+        Self.testKillPoint("parked")
+        guard Glibc.rename(staging, out) == 0 else {
+            let e = errno
+            _ = Glibc.rename(parked, out)
+            throw CheckpointError.write(path: outputDir, message: "cannot move the finished export \(staging) into place: \(describeWriteErrno(e))")
+        }
+        removeTree(parked)
+    }
+
+    /// Weight files and the index of an old export (never carried over into a new one).
+    static func isWeightFile(_ name: String) -> Bool {
+        name == ModelFolder.indexName || name == ModelFolder.singleName || (name.hasPrefix("model-") && name.hasSuffix(".safetensors"))
+    }
+
+    /// `renameat2(a, b, RENAME_EXCHANGE)` (Linux ≥ 3.15; looked up at run time, as Glibc's module does not export it).
+    static func exchange(_ a: String, _ b: String) -> Bool {
+        typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return false }
+        let f = unsafeBitCast(sym, to: RenameAt2.self)
+        return f(AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */) == 0
+    }
+
+    /// Removes what an interrupted earlier write left; a parked old export whose replacement never arrived is
+    /// moved back first.
+    private func removeLeftovers() throws {
+        let fm = FileManager.default
+        let out = resolvedPath(outputDir), parked = Self.parkedPath(outputDir)
+        if fm.fileExists(atPath: parked) {
+            let outContents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
+            if !fm.fileExists(atPath: out) || outContents.isEmpty {
+                rmdir(out)
+                if Glibc.rename(parked, out) == 0 { removedLeftovers.append(parked + " (the old export, moved back)") }
+            }
+        }
+        for p in Self.leftovers(outputDir: outputDir) {
+            removeTree(p)
+            removedLeftovers.append(p)
+        }
+    }
+
+    /// Test hook: `PRUNEKIT_TEST_KILL_AT=<point>` makes the process SIGKILL itself at that point of a write
+    /// (`tensor:N` after N tensors, `written`, `before-swap`, `after-swap`, `parked`), to test interruption.
+    static func testKillPoint(_ point: String) {
+        guard let at = ProcessInfo.processInfo.environment["PRUNEKIT_TEST_KILL_AT"], at == point else { return }
+        kill(getpid(), SIGKILL)
     }
 
     /// config.json: the config's JSON (every unknown key kept, bare `Infinity` kept) with the dtype key
@@ -285,9 +397,14 @@ public final class CheckpointWriter {
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: outputDir, isDirectory: &isDir) {
             guard isDir.boolValue else { throw CheckpointError.write(path: outputDir, message: "exists and is not a directory") }
-            let contents = (try? fm.contentsOfDirectory(atPath: outputDir)) ?? []
+            guard access(outputDir, W_OK) == 0 else {
+                throw CheckpointError.write(path: outputDir, message: "the output folder is not writable (read-only or no permission): \(String(cString: strerror(errno)))")
+            }
+            let temporaries = Set(Self.hiddenTemporaries(in: outputDir))
+            let contents = ((try? fm.contentsOfDirectory(atPath: outputDir)) ?? []).filter { !temporaries.contains($0) }.sorted()
             if !contents.isEmpty && !force {
-                throw CheckpointError.write(path: outputDir, message: "the output folder is not empty (\(contents.count) entries); choose an empty folder or pass --force to overwrite")
+                let shown = contents.prefix(5).joined(separator: ", ") + (contents.count > 5 ? ", …" : "")
+                throw CheckpointError.write(path: outputDir, message: "the output folder is not empty (\(contents.count) entries: \(shown)); choose an empty folder or pass --force to overwrite")
             }
         }
     }
@@ -324,14 +441,17 @@ public final class CheckpointWriter {
         if st.f_flag & UInt(ST_RDONLY) != 0 {
             throw CheckpointError.write(path: outputDir, message: "the destination is on a read-only file system; choose another output folder")
         }
-        let free = Int(st.f_bavail) * Int(st.f_frsize)
+        if st.f_blocks == 0 {
+            throw CheckpointError.write(path: outputDir, message: "\(probe) is on a virtual file system (such as /proc or /sys) that cannot store files; choose an output folder on a disk")
+        }
+        let free = Int(clamping: UInt64(st.f_bavail).multipliedReportingOverflow(by: UInt64(st.f_frsize)).partialValue)
         if free < bytes {
             throw CheckpointError.write(path: outputDir, message: "not enough space: the weights need \(bytes) bytes but only \(free) are free; free space or choose another output folder")
         }
     }
 
-    private func verify(config: NemotronHConfig) throws {
-        let folder = try ModelFolder(path: outputDir, strict: true)
+    private func verify(folder dir: String, config: NemotronHConfig) throws {
+        let folder = try ModelFolder(path: dir, strict: true)
         let n = folder.tensorParameterCount
         guard n == config.parameterCount else {
             throw CheckpointError.mismatch(tensor: "(all)", message: "the written folder \(outputDir) holds \(n) parameters but config.json implies \(config.parameterCount)")
@@ -340,15 +460,20 @@ public final class CheckpointWriter {
 
     // MARK: - File operations
 
-    private func createOutputDir() throws {
+    /// Creates the folders above `outputDir` (the output folder itself appears when the export is moved in).
+    private func createParentDirs() throws {
         // POSIX mkdir, so the errno (read-only, no permission, not a directory) reaches the message.
         var missing = [String]()
-        var p = (outputDir as NSString).standardizingPath
+        var p = (resolvedPath(outputDir) as NSString).deletingLastPathComponent
         while !p.isEmpty && p != "/" && !FileManager.default.fileExists(atPath: p) {
             missing.append(p); p = (p as NSString).deletingLastPathComponent
         }
         for d in missing.reversed() where mkdir(d, 0o755) != 0 && errno != EEXIST {
             throw CheckpointError.write(path: outputDir, message: "cannot create the output folder \(d): \(describeWriteErrno(errno))")
+        }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue {
+            throw CheckpointError.write(path: outputDir, message: "cannot create the output folder \(outputDir): \(p) is a file (Not a directory)")
         }
     }
 
@@ -377,34 +502,7 @@ public final class CheckpointWriter {
         try writeFile(to, data)
     }
 
-    private func rename(_ name: String) throws {
-        let from = tempPath(name), to = path(name)
-        created.append(to)
-        guard Glibc.rename(from, to) == 0 else {
-            throw CheckpointError.write(path: to, message: "cannot rename \(from) into place: \(describeWriteErrno(errno))")
-        }
-        created.removeAll { $0 == from }
-    }
-
-    /// With `force`, weight files and an index from an earlier write would mix with ours.
-    private func removeStaleWeights(keeping: Set<String>) throws {
-        let contents = (try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []
-        let stale = contents.filter { name in
-            name == ModelFolder.indexName || (!keeping.contains(name) &&
-                (name == ModelFolder.singleName || (name.hasPrefix("model-") && name.hasSuffix(".safetensors"))))
-        }
-        // The index first, so the folder never looks like a complete sharded checkpoint midway.
-        let ordered = stale.filter { $0 == ModelFolder.indexName } + stale.filter { $0 != ModelFolder.indexName }
-        for name in ordered where unlink(path(name)) != 0 && errno != ENOENT {
-            throw CheckpointError.write(path: path(name), message: "cannot remove the stale file: \(describeWriteErrno(errno))")
-        }
-    }
-
-    private func removeCreated() {
-        // Final names first (weights and index would make the folder look complete), then temporaries.
-        for p in created.reversed() { unlink(p) }
-        created = []
-    }
+    private func removeTree(_ p: String) { try? FileManager.default.removeItem(atPath: p) }
 }
 
 /// The absolute path with symlinks resolved, for a path that may not exist yet: its nearest existing

@@ -129,6 +129,9 @@ public struct NemotronHConfig: Sendable, Equatable {
                 guard let v = json[k], !v.isNull else { continue }
                 guard let i = v.intValue else { throw ConfigError.badValue(file: file, key: k, message: "expected an integer, got \(JSONWriter(indent: nil).string(v))") }
                 guard i > 0 else { throw ConfigError.badValue(file: file, key: k, message: "must be positive, got \(i)") }
+                guard i <= Self.maxDimension else {
+                    throw ConfigError.badValue(file: file, key: k, message: "\(i) is beyond the largest supported size \(Self.maxDimension)")
+                }
                 return i
             }
             if let def { return def }
@@ -184,6 +187,9 @@ public struct NemotronHConfig: Sendable, Equatable {
         numAttentionHeads = try int(["num_attention_heads"])
         numKeyValueHeads = try int(["num_key_value_heads"], default: numAttentionHeads)
         headDim = try int(["head_dim", "attention_head_dim"], default: hiddenSize / numAttentionHeads)
+        guard headDim > 0 else {
+            throw ConfigError.badValue(file: file, key: "num_attention_heads", message: "\(numAttentionHeads) heads is more than hidden_size \(hiddenSize) and head_dim is not given")
+        }
         mambaNumHeads = try int(["mamba_num_heads"])
         mambaHeadDim = try int(["mamba_head_dim"])
         ssmStateSize = try int(["ssm_state_size"])
@@ -193,7 +199,13 @@ public struct NemotronHConfig: Sendable, Equatable {
         useConvBias = try bool("use_conv_bias", true)
         tieWordEmbeddings = try bool("tie_word_embeddings", false)
         layerNormEpsilon = try double("layer_norm_epsilon", 1e-5)
+        guard layerNormEpsilon > 0, layerNormEpsilon.isFinite else {
+            throw ConfigError.badValue(file: file, key: "layer_norm_epsilon", message: "must be a small positive number (e.g. 1e-5), got \(layerNormEpsilon)")
+        }
         timeStepMin = try double("time_step_min", 0.001)
+        guard timeStepMin >= 0, timeStepMin.isFinite else {
+            throw ConfigError.badValue(file: file, key: "time_step_min", message: "must be a finite number ≥ 0, got \(timeStepMin)")
+        }
         ssmCacheDtype = json["mamba_ssm_cache_dtype"]?.stringValue ?? "float32"
         torchDtype = json["torch_dtype"]?.stringValue ?? json["dtype"]?.stringValue
         for k in ["use_bias", "mamba_proj_bias", "mlp_bias", "attention_bias"] where try bool(k, false) {
@@ -208,8 +220,37 @@ public struct NemotronHConfig: Sendable, Equatable {
         try validate(file: file)
     }
 
-    /// Structural checks: head counts divide into groups.
+    /// Largest accepted value of any size key (vocab_size, hidden_size, heads…): 2^24, far above any real model.
+    public static let maxDimension = 1 << 24
+    /// Largest accepted parameter count and cache size (elements): 2^50, so that every byte count derived from
+    /// them (× 4 bytes, × layers) stays exact in 64-bit integers.
+    public static let maxElements = 1 << 50
+
+    /// Structural checks: head counts divide into groups; the parameter count and the per-token / per-sequence
+    /// cache sizes are at most ``maxElements`` (computed in floating point, so absurd sizes cannot overflow).
     public func validate(file: String = "config.json") throws {
+        let sizes = [("hidden_size", hiddenSize), ("intermediate_size", ffnHiddenSize), ("num_attention_heads", numAttentionHeads),
+                     ("num_key_value_heads", numKeyValueHeads), ("head_dim", headDim), ("mamba_num_heads", mambaNumHeads),
+                     ("mamba_head_dim", mambaHeadDim), ("ssm_state_size", ssmStateSize), ("n_groups", nGroups),
+                     ("conv_kernel", convKernel), ("vocab_size", vocabSize)]
+        for (key, v) in sizes where v <= 0 || v > Self.maxDimension {
+            throw ConfigError.badValue(file: file, key: key, message: "\(v) is outside the supported 1...\(Self.maxDimension)")
+        }
+        guard pattern.count <= Self.maxDimension else {
+            throw ConfigError.badValue(file: file, key: "hybrid_override_pattern", message: "\(pattern.count) layers is beyond the supported \(Self.maxDimension)")
+        }
+        let params = pattern.reduce(globalParameters { Double($0) }) { $0 + layerParameters($1) { Double($0) } }
+        if params > Double(Self.maxElements) {
+            throw ConfigError.badValue(file: file, key: "hidden_size", message: String(format: "the sizes (hidden_size %d, intermediate_size %d, vocab_size %d, mamba_num_heads × mamba_head_dim %d × %d, ssm_state_size %d, %d layers) give %.3g parameters, beyond the supported %.3g",
+                hiddenSize, ffnHiddenSize, vocabSize, mambaNumHeads, mambaHeadDim, ssmStateSize, numLayers, params, Double(Self.maxElements)))
+        }
+        let L = Double(numLayers)
+        let ssm = L * Double(mambaNumHeads) * Double(mambaHeadDim) * Double(ssmStateSize)
+        let kv = L * 2 * Double(numKeyValueHeads) * Double(headDim)
+        let conv = L * (Double(mambaNumHeads) * Double(mambaHeadDim) + 2 * Double(nGroups) * Double(ssmStateSize)) * Double(convKernel)
+        for (key, v) in [("ssm_state_size", ssm), ("num_key_value_heads", kv), ("conv_kernel", conv)] where v > Double(Self.maxElements) {
+            throw ConfigError.badValue(file: file, key: key, message: String(format: "the cache this implies (%.3g elements) is beyond the supported %.3g", v, Double(Self.maxElements)))
+        }
         if count(.attention) > 0, numAttentionHeads % numKeyValueHeads != 0 {
             throw ConfigError.badValue(file: file, key: "num_attention_heads", message: "\(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }
@@ -221,21 +262,30 @@ public struct NemotronHConfig: Sendable, Equatable {
     // MARK: - Parameter counts (nemotron-h.md §4)
 
     /// Parameters of one layer of `kind`, including its pre-norm weight.
-    public func parameterCount(_ kind: LayerKind) -> Int {
-        let H = hiddenSize
+    public func parameterCount(_ kind: LayerKind) -> Int { layerParameters(kind) { $0 } }
+
+    /// The formula of ``parameterCount(_:)`` in any number type (`v` converts a size): Int for the count, Double
+    /// for the overflow check of ``validate(file:)``.
+    private func layerParameters<T: Numeric>(_ kind: LayerKind, _ v: (Int) -> T) -> T {
+        let H = v(hiddenSize)
         switch kind {
         case .mamba:
-            let I = mambaIntermediate, Cc = convDim, nh = mambaNumHeads
-            return H * inProjDim + Cc * convKernel + (useConvBias ? Cc : 0) + 3 * nh + I + I * H + H
+            let nh = v(mambaNumHeads), I = nh * v(mambaHeadDim), gn = v(2) * v(nGroups) * v(ssmStateSize)
+            let Cc = I + gn, inProj = v(2) * I + gn + nh
+            return H * inProj + Cc * v(convKernel) + (useConvBias ? Cc : v(0)) + v(3) * nh + I + I * H + H
         case .attention:
-            return 2 * H * numAttentionHeads * headDim + 2 * H * numKeyValueHeads * headDim + H
+            return v(2) * H * v(numAttentionHeads) * v(headDim) + v(2) * H * v(numKeyValueHeads) * v(headDim) + H
         case .mlp:
-            return 2 * H * ffnHiddenSize + H
+            return v(2) * H * v(ffnHiddenSize) + H
         }
     }
 
+    private func globalParameters<T: Numeric>(_ v: (Int) -> T) -> T {
+        v(vocabSize) * v(hiddenSize) * v(tieWordEmbeddings ? 1 : 2) + v(hiddenSize)
+    }
+
     /// Parameters outside the layers: embeddings, lm_head (unless tied), norm_f.
-    public var globalParameterCount: Int { vocabSize * hiddenSize * (tieWordEmbeddings ? 1 : 2) + hiddenSize }
+    public var globalParameterCount: Int { globalParameters { $0 } }
 
     /// Total parameters from the formula.
     public var parameterCount: Int { pattern.reduce(globalParameterCount) { $0 + parameterCount($1) } }

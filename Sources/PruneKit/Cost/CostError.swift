@@ -38,7 +38,7 @@ public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, Exit
         case let .badParameter(w, m):
             return "\(w): \(m)"
         case let .unknownDType(s):
-            return "unknown dtype \"\(s)\"; expected one of \(CostDType.allCases.map(\.rawValue).joined(separator: ", "))"
+            return "unknown dtype \"\(s)\"; expected bf16, fp16, fp32 or fp8 (or bfloat16, float16, float32, float8)"
         case let .weightsExceedBudget(w, b):
             return String(format: "the weights alone (%.2f GiB) exceed the memory budget (%.2f GiB) by %.2f GiB; prune further, use a smaller dtype or a larger GPU",
                           GiB.of(w), GiB.of(b), GiB.of(w - b))
@@ -58,5 +58,11 @@ public enum GiB {
     /// `bytes` in GiB.
     public static func of(_ bytes: Int) -> Double { Double(bytes) / Double(GiB.bytes) }
     /// `gib` GiB in bytes, rounded to the nearest byte.
-    public static func toBytes(_ gib: Double) -> Int { Int((gib * Double(GiB.bytes)).rounded()) }
+    /// Values beyond ``maxGiB`` (and NaN) are clamped to it, negative ones to 0: callers check user values first.
+    public static func toBytes(_ gib: Double) -> Int {
+        guard gib > 0 else { return 0 }
+        return Int((min(gib, maxGiB) * Double(GiB.bytes)).rounded())
+    }
+    /// The largest memory size an option or file may give, GiB (2^20 GiB = 1 PiB).
+    public static let maxGiB = Double(1 << 20)
 }

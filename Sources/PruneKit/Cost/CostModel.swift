@@ -62,7 +62,8 @@ public struct SequenceMemory: Sendable, Equatable {
     /// Conv + SSM state, bytes.
     public var mambaStateBytes: Int { convStateBytes + ssmStateBytes }
     /// KV at `context` tokens + Mamba state, bytes.
-    public func bytes(context: Int) -> Int { kvBytesPerToken * context + mambaStateBytes }
+    /// (Saturates at `Int.max` instead of overflowing: such a size never fits a budget.)
+    public func bytes(context: Int) -> Int { satAdd(satMul(kvBytesPerToken, context), mambaStateBytes) }
 }
 
 /// The analytic cost model of pruning.md §5: exact memory of any Nemotron-H architecture at a context length and
@@ -165,7 +166,7 @@ public struct CostModel: Sendable {
     }
 
     /// Weights in bytes: params × bytes per element.
-    public func weightBytes(_ config: NemotronHConfig) -> Int { config.parameterCount * weightDType.bytes }
+    public func weightBytes(_ config: NemotronHConfig) -> Int { satMul(config.parameterCount, weightDType.bytes) }
 
     /// Per-sequence cache sizes of `config`, bytes.
     public func sequenceMemory(_ config: NemotronHConfig) -> SequenceMemory {
@@ -178,7 +179,7 @@ public struct CostModel: Sendable {
 
     /// Weights + batch × (KV at `context` + Mamba state), bytes.
     public func memoryBytes(_ config: NemotronHConfig, context: Int, batch: Int) -> Int {
-        weightBytes(config) + batch * sequenceMemory(config).bytes(context: context)
+        satAdd(weightBytes(config), satMul(batch, sequenceMemory(config).bytes(context: context)))
     }
 
     /// The largest batch whose memory at ISL+OSL fits the budget (0 if the weights alone do not fit).
@@ -271,9 +272,9 @@ public struct CostModel: Sendable {
     public func evaluate(_ config: NemotronHConfig, context: Int, batch: Int) -> CostReport {
         precondition(context > 0 && batch > 0, "context and batch must be positive; check with CostModel.validate")
         let params = config.parameterCount
-        let w = params * weightDType.bytes
+        let w = satMul(params, weightDType.bytes)
         let seq = sequenceMemory(config)
-        let memory = w + batch * seq.bytes(context: context)
+        let memory = satAdd(w, satMul(batch, seq.bytes(context: context)))
         let budget = budgetBytes
         let b = maxBatch(weightBytes: w, perSequence: seq.bytes(context: workload.totalLength))
         var prefill: Double? = nil, decode: Double? = nil, tps = 0.0
@@ -301,4 +302,16 @@ public struct CostModel: Sendable {
             throw CostError.doesNotFit(memoryBytes: report.memoryBytes, budgetBytes: report.budgetBytes, context: report.context, batch: report.batch)
         }
     }
+}
+
+/// `a × b`, or `Int.max` when it overflows (sizes are non-negative): a saturated size fails every budget check.
+func satMul(_ a: Int, _ b: Int) -> Int {
+    let (r, o) = a.multipliedReportingOverflow(by: b)
+    return o ? Int.max : r
+}
+
+/// `a + b`, or `Int.max` when it overflows.
+func satAdd(_ a: Int, _ b: Int) -> Int {
+    let (r, o) = a.addingReportingOverflow(b)
+    return o ? Int.max : r
 }

@@ -56,11 +56,15 @@ public struct HardwareProfile: Sendable, Equatable {
             guard let d = try positive(key) else { throw CostError.badHardwareFile(file: file, message: "profile \"\(name)\": missing \"\(key)\"") }
             return d
         }
-        let memory: Int
-        if let b = try positive("memory_bytes") { memory = Int(b) }
-        else if let g = try positive("memory_gib") { memory = GiB.toBytes(g) }
-        else if let g = try positive("memory_gb") { memory = Int((g * 1e9).rounded()) }
+        let memoryValue: Double, memoryKey: String
+        if let b = try positive("memory_bytes") { memoryValue = b; memoryKey = "memory_bytes" }
+        else if let g = try positive("memory_gib") { memoryValue = g * Double(GiB.bytes); memoryKey = "memory_gib" }
+        else if let g = try positive("memory_gb") { memoryValue = g * 1e9; memoryKey = "memory_gb" }
         else { throw CostError.badHardwareFile(file: file, message: "profile \"\(name)\": give one of \"memory_bytes\", \"memory_gib\" or \"memory_gb\"") }
+        guard memoryValue <= GiB.maxGiB * Double(GiB.bytes) else {
+            throw CostError.badHardwareFile(file: file, message: "profile \"\(name)\": \"\(memoryKey)\" is beyond the supported \(Int(GiB.maxGiB)) GiB")
+        }
+        let memory = Int(memoryValue.rounded())
         self.init(name: name,
                   aliases: (json["aliases"]?.arrayValue ?? []).compactMap(\.stringValue),
                   memoryBytes: memory,

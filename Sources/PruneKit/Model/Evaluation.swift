@@ -10,13 +10,28 @@ public struct EvalMetrics: Sendable {
     /// Tokens run through the model (Σ T_b).
     public var tokens: Int
     public var seconds: Double
+    /// Each sample's mean next-token loss, nats per predicted token, in set order.
+    public var sampleLosses: [Double] = []
+    /// Standard error of the mean of ``sampleLosses`` (sample standard deviation / √N; nil for N < 2): the
+    /// spread to compare two models on the same set with.
+    public var lossStandardError: Double? { standardError(sampleLosses) }
     /// Forward throughput, tokens per second (all tokens, wall clock).
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
 
     public var json: JSONValue {
         .object([("loss", .double(loss)), ("perplexity", .double(perplexity)), ("predicted_tokens", .int(predictedTokens)),
-                 ("tokens", .int(tokens)), ("seconds", .double(seconds)), ("tokens_per_second", .double(tokensPerSecond))])
+                 ("tokens", .int(tokens)), ("seconds", .double(seconds)), ("tokens_per_second", .double(tokensPerSecond)),
+                 ("loss_standard_error", lossStandardError.map { .double($0) } ?? .null),
+                 ("sample_losses", .array(sampleLosses.map { .double($0) }))])
     }
+}
+
+/// Standard error of the mean of `values`: sample standard deviation (n − 1) / √n; nil for fewer than 2 values.
+public func standardError(_ values: [Double]) -> Double? {
+    guard values.count >= 2 else { return nil }
+    let n = Double(values.count), mean = values.reduce(0, +) / n
+    let v = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+    return (v / n).squareRoot()
 }
 
 /// Row-wise log-sum-exp of logits [T, V] (Double accumulation).
@@ -71,25 +86,33 @@ extension NemotronHModel {
     }
 
     /// Mean next-token loss over a set, each sample run on its own. `onLogits(b, logits[T_b, V])` sees each
-    /// sample's logits (e.g. to write `--logits-out`).
+    /// sample's logits (e.g. to write `--logits-out`). `progress` gets a step `phase` counted in tokens, advanced
+    /// after each sample (and its `onLogits`).
     /// - Throws: ``ModelError`` for an empty set or out-of-range ids.
-    public func evaluate(_ set: CalibrationSet, layers: [Int]? = nil, onLogits: ((Int, [Float]) throws -> Void)? = nil) throws -> EvalMetrics {
+    public func evaluate(_ set: CalibrationSet, layers: [Int]? = nil, progress: ProgressReporter? = nil, phase: String = "eval",
+                         onLogits: ((Int, [Float]) throws -> Void)? = nil) throws -> EvalMetrics {
         guard !set.samples.isEmpty else { throw ModelError.emptyInput("the data set has no samples") }
+        progress?.start(phase, total: set.tokenCount, unit: "tokens")
+        defer { progress?.finish() }
         let start = Date()
         var nll: Double = 0
         var predicted = 0, tokens = 0
+        var sampleLosses = [Double]()
         for (b, ids) in set.samples.enumerated() {
             guard ids.count >= 2 else {
                 throw ModelError.emptyInput("sample \(b) has \(ids.count) token(s); a next-token loss needs at least 2 (use --seq-len ≥ 2)")
             }
             let logits = try forward(ids, layers: layers, sample: b)
             try checkFinite(logits, ids: ids, sample: b, layers: layers)
-            nll += nextTokenNLL(logits: logits, ids: ids, vocab: config.vocabSize)
+            let sampleNLL = nextTokenNLL(logits: logits, ids: ids, vocab: config.vocabSize)
+            nll += sampleNLL
+            sampleLosses.append(sampleNLL / Double(ids.count - 1))
             predicted += max(0, ids.count - 1)
             tokens += ids.count
             try onLogits?(b, logits)
+            progress?.advance(by: ids.count)
         }
         return EvalMetrics(loss: predicted > 0 ? nll / Double(predicted) : .nan, predictedTokens: predicted, tokens: tokens,
-                           seconds: Date().timeIntervalSince(start))
+                           seconds: Date().timeIntervalSince(start), sampleLosses: sampleLosses)
     }
 }

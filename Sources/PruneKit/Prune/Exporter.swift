@@ -121,17 +121,20 @@ public enum Exporter {
     ///
     /// - Parameters:
     ///   - weights: where source tensors are read from; defaults to `folder` itself (tests pass a wrapper).
+    ///   - progress: reports the weights written (step "export", bytes).
     /// - Returns: the written shard plan.
     /// - Throws: ``CheckpointError/write(path:message:)`` when `outputDir` is the source folder or is not empty
     ///   without `force`; ``CheckpointError/mismatch(tensor:message:)`` when the written folder disagrees with
-    ///   the plan; any read error. On error no file this export created is left behind.
+    ///   the plan; any read error. On error no file this export created is left behind, and an existing export in
+    ///   `outputDir` (with `force`) is replaced only once the new one is complete (``CheckpointWriter``).
     @discardableResult
     public static func export(folder: ModelFolder, plan: PruningPlan, to outputDir: String, options: Options,
-                              weights: WeightSource? = nil) throws -> ShardPlan {
+                              weights: WeightSource? = nil, progress: ProgressReporter? = nil) throws -> ShardPlan {
         let exportPlan = try Self.plan(folder: folder, plan: plan, options: options)
         let sliced = SlicedWeights(base: weights ?? folder, plan: plan)
         let writer = CheckpointWriter(outputDir: outputDir, sourceDir: folder.path, force: options.force,
                                       maxShardBytes: options.maxShardBytes, dtype: nil)
+        writer.progress = progress
         let entries = exportPlan.tensors.map { SafetensorsStreamWriter.Entry(name: $0.name, dtype: $0.dtype, shape: $0.targetShape) }
         let manifest = pruningJSON(folder: folder, plan: plan, options: options)
         let written = try writer.write(config: plan.target, tensors: entries, extraFiles: filesToCopy(from: folder.path).filter { $0 != "pruning.json" },

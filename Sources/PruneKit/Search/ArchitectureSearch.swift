@@ -16,8 +16,9 @@ public struct SearchRunOptions {
     public var worker: WorkerIdentity = .current()
     /// Bytes of widened fp32 weights each model keeps in memory.
     public var cacheBudgetBytes: Int = 4 << 30
-    /// (phase, done, total) for a progress bar.
-    public var progress: ((String, Int, Int) -> Void)?
+    /// Progress of the long steps: importance scoring ("score:width", "score:layers"), the full model's
+    /// held-out forward ("full model") and the trials ("trials").
+    public var progress: ProgressReporter?
     /// One line per event (trial claimed, finished…), for stderr.
     public var log: ((String) -> Void)?
 
@@ -105,11 +106,12 @@ public enum ArchitectureSearch {
         let opts = scoreOptions(recipe: recipe, source: source)
         let progress = options.progress
         let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, dbPath: options.dbPath,
-                                                  cacheBudgetBytes: options.cacheBudgetBytes) { progress?("score:" + $0, $1, $2) }
+                                                  cacheBudgetBytes: options.cacheBudgetBytes,
+                                                  progress: progress?.callback(prefix: "score:", units: ["layers": "sample-rounds"]))
         let scores = scored.scores
         let plan = try SearchPlan(recipe: recipe, source: source, depth: .ranking(scores.layerRanking?.removalOrder ?? []))
 
-        let evaluator = try CandidateEvaluator(base: folder, heldout: heldout, cacheBudgetBytes: options.cacheBudgetBytes)
+        let evaluator = try CandidateEvaluator(base: folder, heldout: heldout, cacheBudgetBytes: options.cacheBudgetBytes, progress: progress)
         let store = try TrialStore(path: options.dbPath)
         let name = options.studyName ?? ((recipe.path as NSString).lastPathComponent as NSString).deletingPathExtension
         let study = try store.openStudy(.init(name: name, recipe: recipe, checkpointPath: modelPath, checkpointFingerprint: folder.fingerprint,
@@ -121,8 +123,9 @@ public enum ArchitectureSearch {
         var evaluated = 0
         /// Claims and evaluates trials of `stages` until none is left (true) or `maxTrials` is reached (false).
         func work(_ stages: [TrialStage]) throws -> Bool {
-            var done = 0
             let total = try store.trials(study: study.id).filter { stages.contains($0.stage) && $0.state != .pruned }.count
+            progress?.start("trials", total: total, unit: "trials")
+            defer { progress?.finish() }
             while options.maxTrials.map({ evaluated < $0 }) ?? true {
                 switch try store.claimNext(study: study.id, stages: stages, worker: options.worker, staleAfter: options.staleAfter) {
                 case .done: return true
@@ -146,8 +149,8 @@ public enum ArchitectureSearch {
                         try store.fail(trial: t.id, worker: options.worker, error: String(describing: error), seconds: Date().timeIntervalSince(t0))
                         options.log?("trial \(t.number) FAIL: \(error)")
                     }
-                    evaluated += 1; done += 1
-                    progress?("trials", min(done, total), total)
+                    evaluated += 1
+                    progress?.advance(by: 1)
                 }
             }
             return false

@@ -32,9 +32,10 @@ public final class CandidateEvaluator: @unchecked Sendable {
     /// Seconds spent computing the full model's logits.
     public private(set) var fullSeconds: Double = 0
 
+    /// - Parameter progress: the full model's held-out forward is reported as step "full model" (tokens).
     /// - Throws: ``ModelError`` for an empty set or bad ids.
     public init(base: WeightSource, heldout: CalibrationSet, cacheBudgetBytes: Int = 4 << 30, logitBudgetBytes: Int = 2 << 30,
-                dtFloor: Bool = true) throws {
+                dtFloor: Bool = true, progress: ProgressReporter? = nil) throws {
         guard !heldout.samples.isEmpty else { throw ModelError.emptyInput("the held-out set has no samples") }
         self.base = base; self.heldout = heldout; self.cacheBudgetBytes = cacheBudgetBytes; self.dtFloor = dtFloor
         fullModel = try NemotronHModel(source: base, cacheBudgetBytes: cacheBudgetBytes)
@@ -42,7 +43,7 @@ public final class CandidateEvaluator: @unchecked Sendable {
         let keep = heldout.tokenCount * base.config.vocabSize * 4 <= logitBudgetBytes
         var kept = [[Float]]()
         let start = Date()
-        let m = try fullModel.evaluate(heldout) { _, l in if keep { kept.append(l) } }
+        let m = try fullModel.evaluate(heldout, progress: progress, phase: "full model") { _, l in if keep { kept.append(l) } }
         fullSeconds = Date().timeIntervalSince(start)
         fullLoss = m.loss
         fullLogits = keep ? kept : nil

@@ -86,6 +86,16 @@ public struct SearchPlan: Sendable {
             t.pattern = patterns[n] ?? s.pattern
             t.hiddenSize = arch.hiddenSize!; t.ffnHiddenSize = arch.ffnHiddenSize!; t.mambaNumHeads = arch.mambaNumHeads!
             t.mambaHeadDim = arch.mambaHeadDim!; t.numAttentionHeads = arch.numAttentionHeads!
+            do { try t.validate(file: recipe.path) } catch {
+                // Sizes whose parameter count would not even fit 64-bit arithmetic: rejected without costing.
+                let none = CostReport(hardware: cost.hardware.name, workload: cost.workload, weightDType: cost.weightDType,
+                                      kvCacheDType: cost.kvCacheDType, ssmCacheDType: cost.ssmCacheDType(for: s), context: recipe.context,
+                                      batch: recipe.batch, parameters: Int.max, weightBytes: Int.max, kvBytesPerToken: 0, convStateBytes: 0,
+                                      ssmStateBytes: 0, memoryBytes: Int.max, budgetBytes: cost.budgetBytes, maxBatch: 0,
+                                      prefillSeconds: nil, decodeSeconds: nil, outputTokensPerSecond: 0)
+                return Candidate(architecture: arch, pattern: t.patternString, cost: none,
+                                 rejection: CandidateRejection(constraint: "structure rule", reason: "\(error)"))
+            }
             let report = cost.evaluate(t, context: recipe.context, batch: recipe.batch)
             var c = Candidate(architecture: arch, pattern: t.patternString, cost: report, rejection: nil)
             c.rejection = Self.check(arch, source: s, recipe: recipe, report: report, ignoreMemory: ignoreMemory)

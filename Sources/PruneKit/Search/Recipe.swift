@@ -105,9 +105,14 @@ public struct Recipe: Sendable {
     }
 
     /// The cost model of this recipe (hardware, workload, dtype, budget).
+    /// - Throws: ``SearchError/badRecipe(file:message:)`` naming the budget keys when they leave no memory.
     public func costModel() throws -> CostModel {
-        try CostModel(hardware: hardware, workload: workload, weightDType: weightDType, frameworkFraction: frameworkFraction,
-                      reservedBytes: GiB.toBytes(reservedGiB))
+        do {
+            return try CostModel(hardware: hardware, workload: workload, weightDType: weightDType, frameworkFraction: frameworkFraction,
+                                 reservedBytes: GiB.toBytes(reservedGiB))
+        } catch let e as CostError {
+            throw SearchError.badRecipe(file: path, message: "budget: reserved_gib \(reservedGiB) and framework_fraction \(frameworkFraction) on \(hardware.name): \(e)")
+        }
     }
 
     // MARK: - Loading
@@ -165,8 +170,8 @@ public struct Recipe: Sendable {
         if case .mapping = hwNode {
             let m = try r.mapping(hwNode, section: "hardware", allowed: Self.profileKeys)
             _ = m
-            do { hardware = try HardwareProfile(json: r.json(hwNode), file: "\(r.file): hardware") } catch let e as CostError {
-                throw SearchError.badRecipe(file: r.file, message: "hardware: \(e)")
+            do { hardware = try HardwareProfile(json: r.json(hwNode), file: r.file) } catch let CostError.badHardwareFile(_, message) {
+                throw SearchError.badRecipe(file: r.file, message: "hardware: \(message)")
             }
         } else {
             guard let name = hwNode.string else { throw SearchError.badRecipe(file: r.file, message: "'hardware' must be a profile name or a mapping") }
@@ -184,7 +189,9 @@ public struct Recipe: Sendable {
         guard frameworkFraction >= 0, frameworkFraction < 1 else {
             throw SearchError.badRecipe(file: r.file, message: "budget.framework_fraction must be in [0, 1), got \(frameworkFraction)")
         }
-        guard reservedGiB >= 0 else { throw SearchError.badRecipe(file: r.file, message: "budget.reserved_gib must not be negative, got \(reservedGiB)") }
+        guard reservedGiB >= 0, reservedGiB <= GiB.maxGiB else {
+            throw SearchError.badRecipe(file: r.file, message: "budget.reserved_gib must be in 0...\(Int(GiB.maxGiB)) GiB, got \(reservedGiB)")
+        }
 
         let wl = try top["workload"].map { try r.mapping($0, section: "workload", allowed: Self.workloadKeys) } ?? [:]
         workload = try Workload(inputLength: r.int(wl, "isl", section: "workload", positive: true) ?? 8192,
@@ -198,6 +205,9 @@ public struct Recipe: Sendable {
         let snap = try top["snap"].map { try r.mapping($0, section: "snap", allowed: Self.snapKeys) } ?? [:]
         snapHidden = try r.int(snap, "hidden_size", section: "snap", positive: true) ?? 256
         snapFFN = try r.int(snap, "ffn_hidden_size", section: "snap", positive: true) ?? 512
+        for (k, v) in [("hidden_size", snapHidden), ("ffn_hidden_size", snapFFN)] where v > NemotronHConfig.maxDimension {
+            throw SearchError.badRecipe(file: r.file, message: "snap.\(k): \(v) is beyond the largest supported size \(NemotronHConfig.maxDimension)")
+        }
 
         let limits = try top["limits"].map { try r.mapping($0, section: "limits", allowed: Self.limitKeys) } ?? [:]
         maxWidthPruning = try r.double(limits, "max_width_pruning", section: "limits") ?? 0.4
@@ -342,16 +352,28 @@ struct YAMLReader {
         return v
     }
 
+    /// Most values one `{min, max, step}` range may give.
+    static let maxChoices = 100_000
+
+    /// Throws unless `v` is at most ``NemotronHConfig/maxDimension`` (so products of sizes cannot overflow).
+    func bounded(_ v: Int, _ section: String, _ n: Node) throws {
+        guard v <= NemotronHConfig.maxDimension else {
+            throw fail("\(section): \(v) is beyond the largest supported size \(NemotronHConfig.maxDimension)\(where_(n))")
+        }
+    }
+
     /// A dimension's choices: a single integer, a list, or `{min, max, step}` (step defaults to `defaultStep`).
     func intChoices(_ n: Node, key: String, defaultStep: Int) throws -> [Int] {
         let section = "search_space.\(key)"
         switch n {
         case .scalar:
             guard let v = n.int, v > 0 else { throw fail("\(section) must be a positive integer, a list, or {min, max, step}\(where_(n))") }
+            try bounded(v, section, n)
             return [v]
         case let .sequence(seq):
             return try seq.map { e in
                 guard let v = e.int, v > 0 else { throw fail("\(section): '\(scalarText(e) ?? "?")' is not a positive integer\(where_(e))") }
+                try bounded(v, section, e)
                 return v
             }
         case .mapping:
@@ -360,6 +382,10 @@ struct YAMLReader {
             guard let hi = try int(m, "max", section: section, positive: true) else { throw fail("missing required key 'max' in \(section)") }
             let step = try int(m, "step", section: section, positive: true) ?? defaultStep
             guard lo <= hi else { throw SearchError.emptySpace(file: file, message: "\(section) has min \(lo) > max \(hi)") }
+            try bounded(hi, section + ".max", n)
+            guard (hi - lo) / step < Self.maxChoices else {
+                throw fail("\(section): {min: \(lo), max: \(hi), step: \(step)} gives more than \(Self.maxChoices) values; use a larger step\(where_(n))")
+            }
             return Array(stride(from: lo, through: hi, by: step))
         case .alias:
             throw fail("\(section): YAML aliases are not supported\(where_(n))")

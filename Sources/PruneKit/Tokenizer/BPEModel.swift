@@ -35,7 +35,11 @@ public struct BPEModel: Sendable {
         var vocab = [String: Int32](minimumCapacity: vocabPairs.count)
         var maxId: Int32 = -1
         for (k, v) in vocabPairs {
-            guard let id = v.intValue, id >= 0, id < Int(Int32.max) else { throw bad("vocab", "id of '\(k)' is not a non-negative integer") }
+            // Ids index a dense table: bound them (as NemotronHConfig bounds vocab_size) so one absurd id cannot
+            // allocate gigabytes.
+            guard let id = v.intValue, id >= 0, id < NemotronHConfig.maxDimension else {
+                throw bad("vocab", "id of '\(k)' is \(JSONWriter(indent: nil).string(v)); expected an integer in 0..<\(NemotronHConfig.maxDimension)")
+            }
             vocab[k] = Int32(id)
             maxId = max(maxId, Int32(id))
         }

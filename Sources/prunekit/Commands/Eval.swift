@@ -32,10 +32,16 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
     var weightCacheGiB: Double = 4
 
+    @Flag(name: .customLong("per-sample"), help: "Also print each sample's tokens, loss (and KL with --reference).")
+    var perSample = false
+
+    @Flag(help: "No progress on stderr (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
+    var quiet = false
+
     func run() throws {
         try runReportingErrors {
             let folder = try ModelFolder(path: model)
-            let set = try dataOptions.load(modelDir: model)
+            let set = try dataOptions.load(modelDir: model, vocabSize: folder.config.vocabSize)
             let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
             net.dtFloor = !noDtFloor
             var T = 0
@@ -70,14 +76,17 @@ struct Eval: ParsableCommand {
                 refModel!.dtFloor = !noDtFloor
             }
             var kl = 0.0, mse = 0.0
+            var sampleKL = [Double]()
             let V = folder.config.vocabSize
-            let m = try net.evaluate(set) { b, l in
+            let m = try net.evaluate(set, progress: makeProgress(quiet: quiet)) { b, l in
                 try writer?.appendPart("logits", l)
                 if let refModel {
                     let ids = set.samples[b]
                     let r = try refModel.forward(ids, sample: b)
                     refNLL += nextTokenNLL(logits: r, ids: ids, vocab: V)
-                    kl += klDivergence(reference: r, candidate: l, rows: ids.count, vocab: V)
+                    let k = klDivergence(reference: r, candidate: l, rows: ids.count, vocab: V)
+                    kl += k
+                    sampleKL.append(k / Double(max(ids.count, 1)))
                     var s = 0.0
                     for i in 0..<r.count { let d = Double(r[i] - l[i]); s += d * d }
                     mse += s / Double(V)
@@ -106,18 +115,30 @@ struct Eval: ParsableCommand {
                 if let logitsOut { o.append(("logits_out", .string(logitsOut))) }
                 if let reference {
                     o.append(("reference", .object([("model", .string(reference)), ("loss", .double(refLoss)),
-                                                    ("kl", .double(kl)), ("logit_mse", .double(mse))])))
+                                                    ("kl", .double(kl)), ("kl_standard_error", standardError(sampleKL).map { .double($0) } ?? .null),
+                                                    ("sample_kl", .array(sampleKL.map { .double($0) })), ("logit_mse", .double(mse))])))
                 }
                 printJSON(.object(o))
             case .table:
                 print("model        \(model)")
                 print("samples      \(set.samples.count)   tokens \(grouped(m.tokens))   predicted \(grouped(m.predictedTokens))")
-                print(String(format: "loss         %.4f nats/token   perplexity %.3f", m.loss, m.perplexity))
+                print(String(format: "loss         %.4f nats/token   perplexity %.3f", m.loss, m.perplexity)
+                      + (m.lossStandardError.map { String(format: "   per-sample mean %.4f ± %.4f (standard error, %d samples)", m.sampleLosses.reduce(0, +) / Double(m.sampleLosses.count), $0, m.sampleLosses.count) } ?? ""))
                 print(String(format: "throughput   %.1f tokens/s (%.2f s)", m.tokensPerSecond, m.seconds))
                 print(String(format: "peak memory  %.1f MiB resident", Double(peak) / 1_048_576))
                 if let logitsOut { print("logits       \(logitsOut)") }
                 if let reference {
-                    print(String(format: "reference    %@: loss %.4f; KL(reference ‖ model) %.4f nats/token; logit MSE %.4f", reference, refLoss, kl, mse))
+                    print(String(format: "reference    %@: loss %.4f; KL(reference ‖ model) %.4f nats/token; logit MSE %.4f", reference, refLoss, kl, mse)
+                          + (standardError(sampleKL).map { String(format: "; per-sample KL %.4f ± %.4f (standard error)", sampleKL.reduce(0, +) / Double(sampleKL.count), $0) } ?? ""))
+                }
+                if perSample {
+                    print("")
+                    let header = ["sample", "tokens", "loss"] + (reference != nil ? ["KL"] : [])
+                    let rows = set.samples.indices.map { b in
+                        ["\(b)", "\(set.samples[b].count)", String(format: "%.4f", m.sampleLosses[b])]
+                            + (reference != nil ? [String(format: "%.5f", sampleKL[b])] : [])
+                    }
+                    print(renderTable(header: header, rows: rows))
                 }
             }
         }

@@ -47,10 +47,10 @@ struct Prune: ParsableCommand {
     @Option(help: "Calibration data for the importance scores (stored scores in --db are reused; computed first if missing).")
     var data: String?
 
-    @Option(help: "Calibration sequences N (with --data).")
+    @Option(parsing: .unconditional, help: "Calibration sequences N (with --data).")
     var samples: Int?
 
-    @Option(name: .customLong("seq-len"), help: "Calibration tokens per sequence T (with --data).")
+    @Option(name: .customLong("seq-len"), parsing: .unconditional, help: "Calibration tokens per sequence T (with --data).")
     var seqLen: Int?
 
     @Option(help: "SQLite database holding importance scores (and studies).")
@@ -62,7 +62,7 @@ struct Prune: ParsableCommand {
     @Option(help: "Trial number in --study, or `best` (the best feasible complete trial by the study's objective).")
     var trial: String?
 
-    @Flag(help: "No progress bar while scoring.")
+    @Flag(help: "No progress on stderr while scoring and writing (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
     var quiet = false
 
     @Option(help: "Output dtype: bf16, f16, f32 or same (each tensor keeps the source's dtype).")
@@ -74,7 +74,7 @@ struct Prune: ParsableCommand {
     @Flag(help: "Print the plan (architecture, parameters, tensor shapes, shards) and write nothing.")
     var dryRun = false
 
-    @Flag(help: "Allow a non-empty OUT_DIR (its old weights and index are replaced).")
+    @Flag(help: "Allow a non-empty OUT_DIR: the new export is written next to it and replaces the old one only when complete (other files in it are kept).")
     var force = false
 
     @Option(help: "Random keep-sets from this seed instead of importance scores (baseline).")
@@ -87,6 +87,8 @@ struct Prune: ParsableCommand {
         if numLayers != nil && dropLayers != nil { throw ValidationError("give either --num-layers or --drop-layers, not both") }
         if scores != nil && randomSeed != nil { throw ValidationError("give either --scores or --random-seed, not both") }
         if scores != nil && data != nil { throw ValidationError("give either --scores or --data, not both") }
+        if let n = samples, n <= 0 || n > DataOptions.maxSamples { throw ValidationError("--samples must be in 1...\(DataOptions.maxSamples), got \(n)") }
+        if let t = seqLen, t <= 0 || t > DataOptions.maxSeqLen { throw ValidationError("--seq-len must be in 1...\(DataOptions.maxSeqLen), got \(t)") }
         if (study == nil) != (trial == nil) { throw ValidationError("--study and --trial go together") }
         if study != nil && (hiddenSize != nil || ffnHiddenSize != nil || mambaNumHeads != nil || mambaHeadDim != nil
                             || numAttentionHeads != nil || numLayers != nil || dropLayers != nil || scores != nil || data != nil) {
@@ -114,7 +116,7 @@ struct Prune: ParsableCommand {
             var calibrationFingerprint: String?
             var recipe: [(String, JSONValue)] = [("target", (try? JSONParser().parse(target.canonicalJSON)) ?? .null)]
             if let study, let trial {
-                let (t, sc, fp, rec) = try trialArchitecture(folder: folder, studyName: study, trial: trial, db: db, quiet: quiet)
+                let (t, sc, fp, rec) = try trialArchitecture(folder: folder, studyName: study, trial: trial, db: db, quiet: quiet, compute: !dryRun)
                 target = t
                 calibrationFingerprint = fp
                 recipe = rec
@@ -128,12 +130,22 @@ struct Prune: ParsableCommand {
                 plan = try PruningPlan.random(source: folder.config, target: target, seed: randomSeed)
                 recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))]
             } else {
-                let (scoresValue, fingerprint) = try obtainScores(folder: folder, options: self)
+                let (scoresValue, fingerprint) = try obtainScores(folder: folder, options: self, compute: !dryRun)
                 calibrationFingerprint = fingerprint
-                do {
-                    plan = try PruningPlan(source: folder.config, scores: scoresValue, target: target)
-                } catch PruneError.needsScores(let m) where scoresValue == nil {
-                    throw PruneError.needsScores("\(m); pass --data FILE (calibration text, scored and stored in --db), --scores FILE.json, or --random-seed S for a random baseline")
+                if dryRun, data != nil, scoresValue == nil {
+                    // A dry run never computes scores: the shapes do not depend on which channels are kept, but the
+                    // layers --num-layers drops come from the ranking.
+                    if numLayers != nil {
+                        throw PruneError.needsScores("--dry-run does not compute importance scores, and none are stored in \(db) for --data \(data!) with these options; the layers --num-layers drops come from the iterative ranking: run `prunekit score \(model) --data \(data!) --db \(db)` first, or give --drop-layers")
+                    }
+                    note("note: dry run: no importance scores for --data are stored in \(db) and a dry run does not compute them; the shapes below do not depend on them")
+                    plan = try PruningPlan.random(source: folder.config, target: target, seed: 0)
+                } else {
+                    do {
+                        plan = try PruningPlan(source: folder.config, scores: scoresValue, target: target)
+                    } catch PruneError.needsScores(let m) where scoresValue == nil {
+                        throw PruneError.needsScores("\(m); pass --data FILE (calibration text, scored and stored in --db), --scores FILE.json, or --random-seed S for a random baseline")
+                    }
                 }
                 recipe += [("keep_sets", .string(scoresValue == nil ? "none (no width pruned)" : "importance")),
                            ("scores", scores.map { .string($0) } ?? .null), ("calibration_data", data.map { .string($0) } ?? .null),
@@ -152,7 +164,9 @@ struct Prune: ParsableCommand {
             if plan.target.count(.attention) == 0 && plan.source.count(.attention) > 0 {
                 FileHandle.standardError.write(Data("warning: the pruned model has no attention layers; transformers 5.24 then fails in generate()/forward with its default cache (pass use_cache=False)\n".utf8))
             }
-            let shards = try Exporter.export(folder: folder, plan: plan, to: out, options: options)
+            let leftovers = CheckpointWriter.leftovers(outputDir: out)
+            if !leftovers.isEmpty { note("removing the leftovers of an interrupted export: \(leftovers.joined(separator: ", "))") }
+            let shards = try Exporter.export(folder: folder, plan: plan, to: out, options: options, progress: makeProgress(quiet: quiet))
             print("wrote \(out): \(plan.target.patternString) (\(plan.target.numLayers) layers), \(grouped(plan.target.parameterCount)) parameters " +
                   "(source \(grouped(plan.source.parameterCount))), \(shards.shards.count) weight file(s), \(gib(shards.totalBytes))")
         }
@@ -194,7 +208,8 @@ struct Prune: ParsableCommand {
 
 /// The architecture of a study's trial and the study's importance scores (stored, or computed from the
 /// recipe's calibration data), the calibration fingerprint and the recipe record for pruning.json.
-func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db: String, quiet: Bool)
+/// With `compute` false (a dry run) the scores must be stored.
+func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db: String, quiet: Bool, compute: Bool = true)
     throws -> (TargetArchitecture, ImportanceScores, String, [(String, JSONValue)])
 {
     guard FileManager.default.fileExists(atPath: db) else { throw StoreError.sqlite(path: db, message: "no such database (run `prunekit search` first)") }
@@ -220,9 +235,20 @@ func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db
     guard let cal = recipe.calibration else { throw PruneError.needsScores("the study's recipe has no calibration data") }
     let calibration = try ArchitectureSearch.loadData(cal, recipe: recipe, modelDir: folder.path)
     let opts = ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config)
-    let bar = ProgressBar(quiet: quiet)
-    let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, dbPath: db, progress: bar.update)
-    let rec: [(String, JSONValue)] = [
+    if !compute {
+        guard let stored = try Importance.loadOrComputeIfStored(folder: folder, calibration: calibration, options: opts, dbPath: db) else {
+            throw PruneError.needsScores("--dry-run does not compute importance scores, and the scores of study '\(studyName)' are not stored in \(db); run `prunekit search` (or this command without --dry-run) first")
+        }
+        return (record.architecture, stored, calibration.fingerprint, trialRecipe(record, study: study, name: studyName))
+    }
+    let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, dbPath: db,
+                                              progress: makeProgress(quiet: quiet)?.callback(units: scoreProgressUnits))
+    return (record.architecture, scored.scores, calibration.fingerprint, trialRecipe(record, study: study, name: studyName))
+}
+
+/// The `recipe` record of pruning.json for a study's trial.
+func trialRecipe(_ record: TrialRecord, study: StudyRecord, name studyName: String) -> [(String, JSONValue)] {
+    return [
         ("target", (try? JSONParser().parse(record.architecture.canonicalJSON)) ?? .null),
         ("keep_sets", .string("importance")), ("study", .string(studyName)), ("trial", .int(record.number)),
         ("trial_metrics", .object([("kl", record.kl.map { .double($0) } ?? .null), ("mse", record.mse.map { .double($0) } ?? .null),
@@ -231,18 +257,19 @@ func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db
                                    ("memory_bytes", .int(record.memoryBytes)), ("budget_bytes", .int(record.budgetBytes))])),
         ("recipe_yaml", .string(study.recipeYAML)),
     ]
-    return (record.architecture, scored.scores, calibration.fingerprint, rec)
 }
 
 /// Importance scores for `prune`: from `--scores FILE.json`, or from the store in `--db` for `--data`
 /// (computed and stored first if missing); nil when neither is given (no width pruning possible).
 /// - Returns: the scores and the calibration set's fingerprint (when --data is given).
-func obtainScores(folder: ModelFolder, options: Prune) throws -> (ImportanceScores?, String?) {
+/// With `compute` false (a dry run) only stored scores are returned (nil when none are stored).
+func obtainScores(folder: ModelFolder, options: Prune, compute: Bool = true) throws -> (ImportanceScores?, String?) {
     if let path = options.scores { return (try ImportanceScores.load(path: path), nil) }
     guard let data = options.data else { return (nil, nil) }
     let tokPath = (folder.path as NSString).appendingPathComponent("tokenizer.json")
     let tokenizer = FileManager.default.fileExists(atPath: tokPath) ? try Tokenizer.load(modelDir: folder.path) : nil
-    let set = try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: options.samples, seqLen: options.seqLen)
+    let set = try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: options.samples, seqLen: options.seqLen,
+                                     vocabSize: folder.config.vocabSize)
     var opts = ScoreOptions()
     if let n = options.numLayers { opts.remove = max(1, folder.config.numLayers - n) } else { opts.remove = nil }
     if options.numLayers == nil { opts.layers = .blockInfluence }
@@ -252,9 +279,12 @@ func obtainScores(folder: ModelFolder, options: Prune) throws -> (ImportanceScor
         return (r, set.fingerprint)
     }
     if options.numLayers == nil { full = opts }
-    let bar = ProgressBar(quiet: options.quiet)
+    guard compute else {
+        return (try Importance.loadOrComputeIfStored(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts, dbPath: options.db),
+                set.fingerprint)
+    }
     let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts,
-                                              dbPath: options.db, progress: bar.update)
+                                              dbPath: options.db, progress: makeProgress(quiet: options.quiet)?.callback(units: scoreProgressUnits))
     if !result.reused { note(String(format: "importance scores computed in %.1f s and stored in %@", result.seconds, options.db)) }
     return (result.scores, set.fingerprint)
 }

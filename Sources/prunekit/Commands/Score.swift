@@ -50,7 +50,7 @@ struct Score: ParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
-    @Flag(help: "No progress bar.")
+    @Flag(help: "No progress on stderr (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
     var quiet = false
 
     func validate() throws {
@@ -60,17 +60,16 @@ struct Score: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let folder = try ModelFolder(path: model)
-            let set = try dataOptions.load(modelDir: model)
+            let set = try dataOptions.load(modelDir: model, vocabSize: folder.config.vocabSize)
             var opts = ScoreOptions()
             opts.layers = layers; opts.metric = metric; opts.remove = remove
             opts.sequenceAggregation = seqAgg; opts.sampleAggregation = sampleAgg; opts.dtFloor = !noDtFloor
             if layers == .iterativeMSE, let r = remove, r >= folder.config.numLayers {
                 throw ImportanceError.badRemove(r, numLayers: folder.config.numLayers)
             }
-            let bar = ProgressBar(quiet: quiet)
             let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, dbPath: db,
                                                       cacheBudgetBytes: try weightCacheBytes(weightCacheGiB),
-                                                      progress: bar.update)
+                                                      progress: makeProgress(quiet: quiet)?.callback(units: scoreProgressUnits))
             let s = result.scores
             switch format {
             case .json:

@@ -33,7 +33,7 @@ struct Search: ParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
-    @Flag(help: "No progress bar or log lines.")
+    @Flag(help: "No progress or log lines on stderr (progress: a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
     var quiet = false
 
     @Option(name: .customLong("max-trials"), help: "Evaluate at most this many trials in this process, then stop (resume later).")
@@ -67,8 +67,7 @@ struct Search: ParsableCommand {
             var o = SearchRunOptions(dbPath: db, studyName: study)
             o.maxTrials = maxTrials; o.staleAfter = staleAfter; o.retryFailed = retryFailed
             o.cacheBudgetBytes = try weightCacheBytes(weightCacheGiB)
-            let bar = ProgressBar(quiet: quiet)
-            o.progress = bar.update
+            o.progress = makeProgress(quiet: quiet)
             if !quiet { o.log = { note($0) } }
             let out = try ArchitectureSearch.run(recipe: r, options: o)
             switch format {

@@ -53,13 +53,14 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Data file: JSONL with {\"text\": …} or {\"input_ids\": […]} per line, or plain text.")
     var data: String
 
-    @Option(help: "Number of sequences N (text: required with --seq-len; ids: at most this many lines).")
+    // `.unconditional`: a negative value such as `--seq-len -5` reaches validate() instead of "Missing value".
+    @Option(parsing: .unconditional, help: "Number of sequences N (text: required with --seq-len; ids: at most this many lines).")
     var samples: Int?
 
-    @Option(name: .customLong("seq-len"), help: "Tokens per sequence T.")
+    @Option(name: .customLong("seq-len"), parsing: .unconditional, help: "Tokens per sequence T.")
     var seqLen: Int?
 
-    @Option(help: "Skip the first K sequences (e.g. to evaluate on text a search did not see).")
+    @Option(parsing: .unconditional, help: "Skip the first K sequences (e.g. to evaluate on text a search did not see).")
     var skip: Int = 0
 
     /// Upper bounds that keep N × T and the memory it implies far from overflow.
@@ -72,11 +73,12 @@ struct DataOptions: ParsableArguments {
     }
 
     /// Loads the set, tokenizing text with MODEL_DIR/tokenizer.json when the file is not pre-tokenized.
-    func load(modelDir: String) throws -> CalibrationSet {
+    /// `vocabSize`: the model's vocab_size; larger ids are an error naming the file and line.
+    func load(modelDir: String, vocabSize: Int? = nil) throws -> CalibrationSet {
         let tokPath = (modelDir as NSString).appendingPathComponent("tokenizer.json")
         // Pre-tokenized ids need no tokenizer (an unsupported tokenizer.json must not block them).
         let tokenizer = FileManager.default.fileExists(atPath: tokPath) && !isIDsFile(data) ? try Tokenizer.load(modelDir: modelDir) : nil
-        var set = try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: samples.map { $0 + skip }, seqLen: seqLen)
+        var set = try CalibrationSet.load(path: data, tokenizer: tokenizer, samples: samples.map { $0 + skip }, seqLen: seqLen, vocabSize: vocabSize)
         if skip > 0 { set.samples.removeFirst(min(skip, set.samples.count)) }
         guard !set.samples.isEmpty else { throw DataError.invalidCount(option: "skip (no sequence left after skipping)", value: skip) }
         return set
@@ -104,10 +106,13 @@ func weightCacheBytes(_ gib: Double) throws -> Int {
 }
 
 /// Whether a JSONL file's first non-empty line is an `{"input_ids": …}` record.
+/// False for anything unreadable or not a regular file (directories, devices): loading then reports the error.
 func isIDsFile(_ path: String) -> Bool {
-    guard let h = FileHandle(forReadingAtPath: path) else { return false }
+    var st = stat()
+    guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, let h = FileHandle(forReadingAtPath: path) else { return false }
     defer { try? h.close() }
-    let head = String(decoding: h.readData(ofLength: 4096), as: UTF8.self)
+    guard let bytes = try? h.read(upToCount: 4096) else { return false }
+    let head = String(decoding: bytes, as: UTF8.self)
     guard let first = head.split(separator: "\n").first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return false }
     return first.contains("\"input_ids\"") && !first.contains("\"text\"")
 }

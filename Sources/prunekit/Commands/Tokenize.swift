@@ -21,10 +21,17 @@ struct Tokenize: ParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
+    @Option(help: "Also write the sequences to this file as JSONL, one {\"input_ids\": […]} per line (usable as --data; written under a temporary name and renamed when complete).")
+    var out: String?
+
     func run() throws {
         try runReportingErrors {
             let tokenizer = try Tokenizer.load(modelDir: model)
-            let set = try CalibrationSet.load(path: dataOptions.data, tokenizer: tokenizer, samples: dataOptions.samples, seqLen: dataOptions.seqLen)
+            var set = try CalibrationSet.load(path: dataOptions.data, tokenizer: tokenizer, samples: dataOptions.samples.map { $0 + dataOptions.skip },
+                                              seqLen: dataOptions.seqLen)
+            if dataOptions.skip > 0 { set.samples.removeFirst(min(dataOptions.skip, set.samples.count)) }
+            guard !set.samples.isEmpty else { throw DataError.invalidCount(option: "skip (no sequence left after skipping)", value: dataOptions.skip) }
+            if let out { try writeIDs(set, to: out) }
             switch format {
             case .json:
                 printJSON(.object([
@@ -38,4 +45,33 @@ struct Tokenize: ParsableCommand {
             }
         }
     }
+
+    /// Writes `{"input_ids": […]}` lines to `path` via a hidden temporary file renamed when complete.
+    private func writeIDs(_ set: CalibrationSet, to path: String) throws {
+        if let a = realpathString(path), let b = realpathString(dataOptions.data), a == b {
+            throw DataError.io(file: path, message: "--out is the input data file; choose another file")
+        }
+        var text = ""
+        for s in set.samples { text += "{\"input_ids\": [" + s.map(String.init).joined(separator: ", ") + "]}\n" }
+        let dir = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+        let tmp = (dir.isEmpty ? "" : dir + "/") + "." + name + ".partial"
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
+        } catch {
+            unlink(tmp)
+            throw DataError.io(file: path, message: "cannot write: \(error.localizedDescription)")
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = String(cString: strerror(errno))
+            unlink(tmp)
+            throw DataError.io(file: path, message: "cannot rename the finished file into place: \(e)")
+        }
+    }
+}
+
+/// The resolved real path of an existing file, or nil.
+func realpathString(_ p: String) -> String? {
+    guard let r = realpath(p, nil) else { return nil }
+    defer { free(r) }
+    return String(cString: r)
 }
