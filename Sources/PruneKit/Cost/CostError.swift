@@ -40,11 +40,9 @@ public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, Exit
         case let .unknownDType(s):
             return "unknown dtype \"\(s)\"; expected bf16, fp16, fp32 or fp8 (or bfloat16, float16, float32, float8)"
         case let .weightsExceedBudget(w, b):
-            return String(format: "the weights alone (%.2f GiB) exceed the memory budget (%.2f GiB) by %.2f GiB; prune further, use a smaller dtype or a larger GPU",
-                          GiB.of(w), GiB.of(b), GiB.of(w - b))
+            return "the weights alone (\(byteString(w))) exceed the memory budget (\(byteString(b))) by \(byteString(w - b)); prune further, use a smaller dtype or a larger GPU"
         case let .doesNotFit(m, b, c, n):
-            return String(format: "does not fit: %.2f GiB needed at %d tokens × batch %d, budget %.2f GiB (short by %.2f GiB)",
-                          GiB.of(m), c, n, GiB.of(b), GiB.of(m - b))
+            return "does not fit: \(byteString(m)) needed at \(c) tokens × batch \(n), budget \(byteString(b)) (short by \(byteString(m - b)))"
         }
     }
 }

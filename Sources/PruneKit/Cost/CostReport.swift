@@ -87,7 +87,7 @@ public struct CostReport: Sendable, Equatable {
 
     /// A human-readable table.
     public var table: String {
-        func g(_ b: Int) -> String { String(format: "%.3f GiB", GiB.of(b)) }
+        func g(_ b: Int) -> String { byteString(b) }
         func n(_ v: Int) -> String {
             let s = String(v.magnitude); var out = ""
             for (i, c) in s.enumerated() { if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }; out.append(c) }

@@ -185,8 +185,7 @@ public struct SearchPlan: Sendable {
         }
         if !ignoreMemory && !report.fits {
             return CandidateRejection(constraint: "memory budget",
-                                      reason: String(format: "%.3f GiB at %d tokens × batch %d exceeds the %.3f GiB budget by %.3f GiB",
-                                                     GiB.of(report.memoryBytes), report.context, report.batch, GiB.of(report.budgetBytes), GiB.of(-report.slackBytes)))
+                                      reason: "\(byteString(report.memoryBytes)) at \(report.context) tokens × batch \(report.batch) exceeds the \(byteString(report.budgetBytes)) budget by \(byteString(-report.slackBytes))")
         }
         return nil
     }

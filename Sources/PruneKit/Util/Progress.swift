@@ -136,10 +136,10 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
 
     private var unitName: String { unit == "bytes" ? "" : unit }
 
-    private func amount(_ v: Int) -> String { unit == "bytes" ? Self.bytes(Double(v)) : String(v) }
+    private func amount(_ v: Int) -> String { unit == "bytes" ? byteString(v) : String(v) }
 
     private func rateText(_ r: Double) -> String {
-        unit == "bytes" ? "\(Self.bytes(r))/s" : (r >= 10 ? String(format: "%.0f", r) : String(format: "%.2f", r)) + " \(unit)/s"
+        unit == "bytes" ? "\(byteString(Int(min(r, 1e15))))/s" : (r >= 10 ? String(format: "%.0f", r) : String(format: "%.2f", r)) + " \(unit)/s"
     }
 
     private func eta(_ t: Double) -> String {
@@ -154,13 +154,5 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
         if t >= 3600 { return String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) }
         if t >= 60 { return String(format: "%dm%02ds", t / 60, t % 60) }
         return "\(t)s"
-    }
-
-    /// Bytes in B, KiB, MiB or GiB.
-    static func bytes(_ b: Double) -> String {
-        if b >= 1_073_741_824 { return String(format: "%.2f GiB", b / 1_073_741_824) }
-        if b >= 1_048_576 { return String(format: "%.1f MiB", b / 1_048_576) }
-        if b >= 1024 { return String(format: "%.1f KiB", b / 1024) }
-        return String(format: "%.0f B", b)
     }
 }

@@ -81,13 +81,19 @@ enum LeaderboardTable {
         let header = ["rank", "trial", "layers", "hidden", "FFN", "Mamba", "attn", "params", "mem \(unit)", "slack \(unit)", "tok/s", "KL", "MSE", "loss", "P"]
         let rows = ranked.enumerated().map { i, t -> [String] in
             let a = t.architecture
-            return ["\(i + 1)", "\(t.number)", "\(a.numLayers!)", "\(a.hiddenSize!)", "\(a.ffnHiddenSize!)", "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)",
-                    "\(a.numAttentionHeads!)", grouped(t.params), String(format: "%.3f", Double(t.memoryBytes) / scale), String(format: "%+.3f", Double(t.slackBytes) / scale),
+            return ["\(i + 1)", "\(t.number)", "\(a.numLayers!)", "\(a.hiddenSize!)", widthCell(t.pattern, .mlp, "\(a.ffnHiddenSize!)"),
+                    widthCell(t.pattern, .mamba, "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)"),
+                    widthCell(t.pattern, .attention, "\(a.numAttentionHeads!)"), grouped(t.params), String(format: "%.3f", Double(t.memoryBytes) / scale), String(format: "%+.3f", Double(t.slackBytes) / scale),
                     String(format: "%.2f", t.tokensPerSecond), t.kl.map { String(format: "%.5f", $0) } ?? "-",
                     t.mse.map { String(format: "%.5f", $0) } ?? "-", t.loss.map { String(format: "%.4f", $0) } ?? "-", pareto.contains(t.number) ? "P" : ""]
         }
         return renderTable(header: header, rows: rows)
     }
+}
+
+/// A width column of a layer kind: "-" when the pattern has no layer of that kind left (the width is then moot).
+func widthCell(_ pattern: String, _ kind: LayerKind, _ value: String) -> String {
+    pattern.contains(kind.rawValue) ? value : "-"
 }
 
 /// Opens a database that must already exist (reading commands never create one).

@@ -140,8 +140,8 @@ enum SearchOutput {
 
     static func row(_ c: Candidate, mark: String) -> [String] {
         let a = c.architecture, r = c.cost
-        return [mark, "\(a.numLayers!)", mix(c.pattern), "\(a.hiddenSize!)", "\(a.ffnHiddenSize!)", "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)",
-                "\(a.numAttentionHeads!)", grouped(r.parameters), String(format: "%.3f", GiB.of(r.memoryBytes)),
+        return [mark, "\(a.numLayers!)", mix(c.pattern), "\(a.hiddenSize!)", widthCell(c.pattern, .mlp, "\(a.ffnHiddenSize!)"),
+                widthCell(c.pattern, .mamba, "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)"), widthCell(c.pattern, .attention, "\(a.numAttentionHeads!)"), grouped(r.parameters), String(format: "%.3f", GiB.of(r.memoryBytes)),
                 String(format: "%+.3f", GiB.of(r.slackBytes)), r.fits ? "yes" : "NO", "\(r.maxBatch)", String(format: "%.2f", r.outputTokensPerSecond)]
     }
 

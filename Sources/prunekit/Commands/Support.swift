@@ -38,15 +38,10 @@ func printJSON(_ v: JSONValue) {
     print(JSONWriter(indent: 2).string(v))
 }
 
-/// Bytes in GiB, or MiB / KiB when smaller than 1 GiB / 1 MiB.
-func humanBytes(_ bytes: Int) -> String {
-    let b = Double(bytes)
-    if abs(b) >= 1_073_741_824 { return String(format: "%.2f GiB", b / 1_073_741_824) }
-    if abs(b) >= 1_048_576 { return String(format: "%.2f MiB", b / 1_048_576) }
-    return String(format: "%.1f KiB", b / 1024)
-}
+/// Bytes in GiB, MiB, KiB or B (``byteString(_:)``).
+func humanBytes(_ bytes: Int) -> String { byteString(bytes) }
 
-func gib(_ bytes: Int) -> String { String(format: "%.2f GiB", Double(bytes) / 1_073_741_824) }
+func gib(_ bytes: Int) -> String { byteString(bytes) }
 
 /// `--data/--samples/--seq-len`: a calibration or evaluation set (pruning.md §1).
 struct DataOptions: ParsableArguments {
