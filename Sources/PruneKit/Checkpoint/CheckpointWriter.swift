@@ -336,6 +336,8 @@ public final class CheckpointWriter {
     /// `renameat2(a, b, RENAME_EXCHANGE)` (Linux ≥ 3.15; looked up at run time, as Glibc's module does not export it).
     static func exchange(_ a: String, _ b: String) -> Bool {
         typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+        // Test hook: PRUNEKIT_TEST_NO_EXCHANGE=1 takes the fallback path, as on a file system without the exchange.
+        if ProcessInfo.processInfo.environment["PRUNEKIT_TEST_NO_EXCHANGE"] != nil { return false }
         guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return false }
         let f = unsafeBitCast(sym, to: RenameAt2.self)
         return f(AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */) == 0
