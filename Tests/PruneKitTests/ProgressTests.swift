@@ -76,3 +76,17 @@ final class ProgressTests: XCTestCase {
         XCTAssertEqual(e.events.dropFirst().dropLast().map { Int($0.dropFirst())! }.reduce(0, +), shards.totalBytes)
     }
 }
+
+extension ProgressTests {
+    /// Writes a sparse checkpoint with the real 12B widths (5120 hidden, 131072 vocab) and the pattern
+    /// `PRUNEKIT_SYNTHETIC_PATTERN` (default "M*-M") to `PRUNEKIT_SYNTHETIC_DIR`, for checking by hand that
+    /// `prunekit eval … 2> log` logs progress at scale. Skipped unless the directory is given.
+    func testWriteSynthetic12BWidthCheckpoint() throws {
+        guard let dir = ProcessInfo.processInfo.environment["PRUNEKIT_SYNTHETIC_DIR"] else {
+            throw XCTSkip("set PRUNEKIT_SYNTHETIC_DIR to write a synthetic 12B-width checkpoint")
+        }
+        let pattern = ProcessInfo.processInfo.environment["PRUNEKIT_SYNTHETIC_PATTERN"] ?? "M*-M"
+        let bytes = try SyntheticCheckpoint.writeSparse(config: SyntheticCheckpoint.nano12BShaped(pattern: pattern), dir: dir)
+        XCTAssertEqual(try ModelFolder(path: dir, strict: true).tensorParameterCount * 2, bytes)
+    }
+}

@@ -11,8 +11,8 @@ struct Search: ParsableCommand {
         rules (Mamba heads a multiple of G, attention heads a multiple of the KV heads), the width/depth pruning \
         ratios or the memory budget at the recipe's context × batch, keeps the top K by predicted tokens/s (or \
         closeness to target_params), prunes each in memory with the stored importance scores and measures KL \
-        divergence to the full model, logit MSE and LM loss on held-out text. Every candidate is a trial in the \
-        SQLite --db: a killed search resumes where it stopped, and several processes on one machine can work on \
+        divergence to the full model, logit MSE and LM loss on held-out text. The K picked candidates (and every \
+        infeasible one, as PRUNED) are trials in the SQLite --db: a killed search resumes where it stopped, and several processes on one machine can work on \
         the same study. --dry-run prints the plan from the config alone (the model may be a config.json). \
         Exit codes: 2 bad recipe, 3 database, 4 nothing feasible.
         """
