@@ -102,7 +102,9 @@ def main():
             run(["eval", TINY, "--data", path, "--quiet"] + opts, f"data {label}")
             run(["score", TINY, "--data", path, "--layers", "none", "--db", os.path.join(work, "d.sqlite"), "--quiet"] + opts, f"data {label}")
             run(["tokenize", TINY, "--data", path] + opts, f"data {label}")
-        run(["tokenize", TINY, "--data", calib, "--out", path], f"tokenize --out {label}")
+        if path.startswith(work):  # never aim an output at a system path (renaming over /dev/null replaces it)
+            run(["tokenize", TINY, "--data", calib, "--out", path], f"tokenize --out {label}")
+            run(["eval", TINY, "--data", calib, "--samples", "1", "--seq-len", "8", "--logits-out", path, "--quiet"], f"eval --logits-out {label}")
         run(["inspect", path], f"inspect {label}")
         run(["cost", path], f"cost {label}")
 

@@ -195,6 +195,17 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(written.samples, expected.samples)
         XCTAssertEqual(written.fingerprint, expected.fingerprint)
         XCTAssertEqual(ls(dir), ["ids.jsonl"], "no temporary file left")
+        // An output option never replaces a device or a directory by renaming over it.
+        for (target, opt) in [("/dev/null", "--out"), (dir, "--out")] {
+            let bad = try run(["tokenize", Fixtures.nemoTiny, "--data", Fixtures.nemoTiny + "/calib.jsonl", "--samples", "1", "--seq-len", "8", opt, target])
+            XCTAssertEqual(bad.status, 2, bad.err)
+            XCTAssertTrue(bad.err.contains("is not a regular file"), bad.err)
+        }
+        let logits = try run(["eval", Fixtures.nemoTiny, "--data", ids, "--quiet", "--logits-out", "/dev/null"])
+        XCTAssertEqual(logits.status, 2, logits.err)
+        var st = stat()
+        XCTAssertEqual(stat("/dev/null", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "/dev/null is still a device")
         let e = try run(["eval", Fixtures.nemoTiny, "--data", ids, "--quiet", "--format", "json"])
         XCTAssertEqual(e.status, 0, e.err)
         XCTAssertTrue(e.out.contains(expected.fingerprint), e.out)

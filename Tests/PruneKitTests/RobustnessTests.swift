@@ -80,7 +80,10 @@ final class RobustnessTests: XCTestCase {
         try CostModel.validate(context: CostModel.maxTokens, batch: CostModel.maxBatch)
         let r = model.evaluate(c, context: CostModel.maxTokens, batch: CostModel.maxBatch)
         XCTAssertEqual(r.memoryBytes, Int.max)
+        XCTAssertEqual(r.kvBytes, Int.max)
         XCTAssertFalse(r.fits)
+        XCTAssertTrue(r.table.contains("more than 8 EiB"), r.table)
+        XCTAssertTrue(JSONWriter(indent: nil).string(r.json).contains("\(Int.max)"))
         XCTAssertThrowsError(try CostModel.requireFits(r))
     }
 

@@ -38,7 +38,8 @@ public struct CostReport: Sendable, Equatable {
     /// Conv + SSM state of one sequence.
     public var mambaStateBytes: Int { convStateBytes + ssmStateBytes }
     /// KV cache of the whole batch at `context`.
-    public var kvBytes: Int { batch * kvBytesPerToken * context }
+    /// (Saturates at `Int.max`, like ``memoryBytes``.)
+    public var kvBytes: Int { satMul(batch, satMul(kvBytesPerToken, context)) }
     /// Whether `memoryBytes ≤ budgetBytes`.
     public var fits: Bool { memoryBytes <= budgetBytes }
     /// budget − memory (negative when it does not fit).
@@ -100,7 +101,7 @@ public struct CostReport: Sendable, Equatable {
             ("KV cache per token (\(kvCacheDType.rawValue))", "\(n(kvBytesPerToken)) bytes"),
             ("Mamba conv state / sequence", "\(n(convStateBytes)) bytes"),
             ("Mamba SSM state / sequence (\(ssmCacheDType.rawValue))", "\(n(ssmStateBytes)) bytes"),
-            ("memory at \(n(context)) tokens × batch \(batch)", "\(g(memoryBytes))  (KV \(g(kvBytes)), Mamba state \(g(batch * mambaStateBytes)))"),
+            ("memory at \(n(context)) tokens × batch \(batch)", "\(g(memoryBytes))  (KV \(g(kvBytes)), Mamba state \(g(satMul(batch, mambaStateBytes))))"),
             ("budget", g(budgetBytes)),
             ("fits", fits ? "yes (slack \(g(slackBytes)))" : "NO (short by \(g(-slackBytes)))"),
             ("workload ISL / OSL", "\(n(workload.inputLength)) / \(n(workload.outputLength)) tokens"),

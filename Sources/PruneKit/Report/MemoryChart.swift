@@ -39,7 +39,7 @@ enum MemoryChart {
         }
         s.line(lx, 47, lx + 24, 47, stroke: "#d62728", width: 2, dash: "6 3")
         s.text("budget \(Fmt.gib(input.study.budgetBytes)) (\(input.study.hardware))", x: lx + 30, y: 52, size: 12)
-        let totals = rows.map { Double($0.cost.weightBytes + $0.cost.kvBytes + $0.cost.mambaStateBytes) }
+        let totals = rows.map { Double($0.cost.weightBytes) + Double($0.cost.kvBytes) + Double($0.cost.mambaStateBytes) }
         let maxV = max(totals.max() ?? 0, budget)
         let unit = Fmt.byteUnit(maxV)
         // The scale works in display units so the ticks are round numbers of GiB (MiB, KiB).
@@ -56,7 +56,7 @@ enum MemoryChart {
             }
             if r.chosen { s.rect(x: sx(0) - 2, y: y - 3, w: x - sx(0) + 4, h: h + 6, fill: "none", stroke: "#e6194b", extra: [("stroke-width", "2")]) }
             s.text(r.label, x: left - 8, y: y + h / 2 + 4, size: 12, anchor: "end", weight: r.chosen ? "bold" : nil)
-            let total = r.cost.weightBytes + r.cost.kvBytes + r.cost.mambaStateBytes
+            let total = satAdd(satAdd(r.cost.weightBytes, r.cost.kvBytes), r.cost.mambaStateBytes)
             let over = Double(total) > budget
             s.text(Fmt.gib(total) + (over ? " over" : ""), x: x + 6, y: y + h / 2 + 4, size: 11, fill: over ? "#d62728" : "#333")
         }

@@ -50,7 +50,8 @@ struct Eval: ParsableCommand {
                 let dir = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
                 return (dir.isEmpty ? "" : dir + "/") + "." + name + ".partial"
             }
-            if logitsOut != nil {
+            if let logitsOut {
+                try checkReplaceable(logitsOut, option: "--logits-out")
                 T = set.samples.first?.count ?? 0
                 guard set.samples.allSatisfy({ $0.count == T }) else {
                     let lengths = Set(set.samples.map(\.count)).sorted()

@@ -80,6 +80,17 @@ struct DataOptions: ParsableArguments {
     }
 }
 
+/// Throws unless `path` is missing or a regular file: an output option must never replace a directory, a device
+/// (`/dev/null`), a FIFO or a socket by renaming a finished file over it.
+func checkReplaceable(_ path: String, option: String) throws {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return }
+    let kind = st.st_mode & S_IFMT
+    guard kind == S_IFREG else {
+        throw ValidationError("\(option) \(path) exists and is not a regular file (a \(kind == S_IFDIR ? "directory" : "device, FIFO or socket")); give a file path")
+    }
+}
+
 /// Peak resident memory of this process in bytes (VmHWM from /proc/self/status).
 func peakResidentBytes() -> Int {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }

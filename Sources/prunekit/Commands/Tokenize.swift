@@ -48,6 +48,7 @@ struct Tokenize: ParsableCommand {
 
     /// Writes `{"input_ids": […]}` lines to `path` via a hidden temporary file renamed when complete.
     private func writeIDs(_ set: CalibrationSet, to path: String) throws {
+        try checkReplaceable(path, option: "--out")
         if let a = realpathString(path), let b = realpathString(dataOptions.data), a == b {
             throw DataError.io(file: path, message: "--out is the input data file; choose another file")
         }
