@@ -25,9 +25,29 @@ final class ProgressTests: XCTestCase {
         s.t += 5; p.advance(by: 50)                          // 20 s, done
         XCTAssertEqual(s.lines.last, "eval: 100/100 tokens (100%), 5.00 tokens/s, elapsed 20s, ETA 0s")
         p.finish()
-        XCTAssertEqual(s.lines.count, 4, "finish writes a last line")
+        XCTAssertEqual(s.lines.count, 3, "finish does not repeat the line just written")
+        p.start("eval", total: 10, unit: "tokens")
+        s.t += 1; p.advance(by: 10)
+        p.finish()
+        XCTAssertEqual(s.lines.last, "eval: 10/10 tokens (100%), 10 tokens/s, elapsed 1s, ETA 0s", "finish writes the last state")
+        XCTAssertEqual(s.lines.count, 5)
         p.advance(by: 1); p.finish()
-        XCTAssertEqual(s.lines.count, 4, "nothing after finish")
+        XCTAssertEqual(s.lines.count, 5, "nothing after finish")
+    }
+
+    /// With a heartbeat, a line appears every interval even when no unit completes (a long forward pass).
+    func testHeartbeatWritesLinesWithoutAdvance() {
+        let s = Sink()
+        let lock = NSLock()
+        let p = StreamProgress(style: .lines(interval: 0.05), write: { t in lock.lock(); s.text += t; lock.unlock() }, heartbeat: true)
+        p.start("full model", total: 4, unit: "tokens")
+        Thread.sleep(forTimeInterval: 0.5)
+        p.finish()
+        lock.lock(); let n = s.lines.count; lock.unlock()
+        XCTAssertGreaterThanOrEqual(n, 3, s.text)
+        Thread.sleep(forTimeInterval: 0.2)
+        lock.lock(); XCTAssertEqual(s.lines.count, n, "no heartbeat after finish"); lock.unlock()
+        XCTAssertTrue(s.lines.allSatisfy { $0.hasPrefix("full model: 0/4 tokens (0%), elapsed ") }, s.text)
     }
 
     func testBarRedrawsInPlaceAndBytesUseUnits() {

@@ -198,7 +198,7 @@ public struct Recipe: Sendable {
                                 outputLength: r.int(wl, "osl", section: "workload", positive: true) ?? 16384)
         let dt = try r.string(top, "dtype", section: "the recipe") ?? "bf16"
         guard let d = CostDType(name: dt) else {
-            throw SearchError.badRecipe(file: r.file, message: "dtype: unknown \"\(dt)\"; expected one of \(CostDType.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw SearchError.badRecipe(file: r.file, message: "dtype: unknown \"\(dt)\"; expected bf16, fp16, fp32 or fp8 (or bfloat16, float16, float32, float8)")
         }
         weightDType = d
 

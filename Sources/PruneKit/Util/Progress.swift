@@ -45,6 +45,9 @@ private final class PhaseState { var phase: String?; var done = 0 }
 ///   and one when it finishes, each `phase: done/total unit (pct%), rate unit/s, elapsed …, ETA …` — for a log file
 ///   or a batch job's captured stderr.
 ///
+/// With `heartbeat`, a timer also redraws while no `advance` comes (one forward of a 12B sample takes minutes):
+/// the bar every second, a line every `interval` seconds — so a log shows the step is alive, with its elapsed time.
+///
 /// Byte counts (unit "bytes") are printed in KiB/MiB/GiB. Thread-safe (one lock).
 public final class StreamProgress: ProgressReporter, @unchecked Sendable {
     public enum Style: Sendable, Equatable {
@@ -60,13 +63,19 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
     private var total = 0, done = 0
     private var started = 0.0, lastDraw = -Double.infinity
     private var open = false
+    private let heartbeat: Bool
+    /// Incremented by every start/finish, so a pending heartbeat of an earlier step does nothing.
+    private var generation = 0
+    /// The last line written (lines style), so `finish` right after the final `advance` does not repeat it.
+    private var lastLine = ""
 
     /// - Parameters:
     ///   - write: where text goes (default: stderr, unbuffered).
     ///   - now: the clock in seconds (tests inject one).
+    ///   - heartbeat: redraw on a timer (real time) while a step is open, not only on `advance`.
     public init(style: Style, write: @escaping (String) -> Void = StreamProgress.standardError,
-                now: @escaping () -> Double = { Date().timeIntervalSinceReferenceDate }) {
-        self.style = style; self.write = write; self.now = now
+                now: @escaping () -> Double = { Date().timeIntervalSinceReferenceDate }, heartbeat: Bool = false) {
+        self.style = style; self.write = write; self.now = now; self.heartbeat = heartbeat
     }
 
     /// Writes to file descriptor 2.
@@ -74,7 +83,7 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
 
     /// The style for stderr: a bar when it is a terminal, otherwise lines every `interval` seconds.
     public static func forStandardError(interval: Double = 10) -> StreamProgress {
-        StreamProgress(style: isatty(2) != 0 ? .bar : .lines(interval: interval))
+        StreamProgress(style: isatty(2) != 0 ? .bar : .lines(interval: interval), heartbeat: true)
     }
 
     public func start(_ phase: String, total: Int, unit: String) {
@@ -82,7 +91,26 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
         if open { finishLocked() }
         self.phase = phase; self.unit = unit; self.total = max(0, total); done = 0
         started = now(); lastDraw = -Double.infinity; open = true
+        generation &+= 1
         draw(force: true)
+        if heartbeat { scheduleHeartbeat(generation) }
+    }
+
+    /// Seconds between redraws without progress: the bar's 1 s, or the line interval.
+    private var heartbeatInterval: Double {
+        switch style { case .bar: return 1; case let .lines(interval): return interval }
+    }
+
+    private func scheduleHeartbeat(_ gen: Int) {
+        // Due when the last draw is `heartbeatInterval` old (an `advance` in between postpones it).
+        let delay = max(0.05, lastDraw + heartbeatInterval - now() + 0.01)
+        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [weak self] in
+            guard let self else { return }
+            self.lock.lock(); defer { self.lock.unlock() }
+            guard self.open, self.generation == gen else { return }
+            self.draw(force: false)
+            self.scheduleHeartbeat(gen)
+        }
     }
 
     public func advance(by n: Int) {
@@ -101,9 +129,12 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
     private func finishLocked() {
         guard open else { return }
         open = false
+        generation &+= 1
         switch style {
         case .bar: draw(force: true); write("\n")
-        case .lines: write(line() + "\n")
+        case .lines:
+            let l = line()
+            if l != lastLine { write(l + "\n") }
         }
     }
 
@@ -111,7 +142,7 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
         let t = now()
         switch style {
         case .bar:
-            guard force || t - lastDraw >= 0.1 else { return }
+            guard force || t - lastDraw >= 0.1 - 1e-9 else { return }
             lastDraw = t
             let frac = total > 0 ? min(1, Double(done) / Double(total)) : 0
             let width = 30, filled = Int(frac * Double(width))
@@ -122,7 +153,8 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
         case let .lines(interval):
             guard force || t - lastDraw >= interval else { return }
             lastDraw = t
-            write(line() + "\n")
+            lastLine = line()
+            write(lastLine + "\n")
         }
     }
 

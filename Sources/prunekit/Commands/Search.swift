@@ -138,11 +138,13 @@ enum SearchOutput {
         ])
     }
 
-    static func row(_ c: Candidate, mark: String) -> [String] {
+    /// - Parameter mib: memory columns in MiB (budgets under 1 GiB, e.g. the bundled tiny model) instead of GiB.
+    static func row(_ c: Candidate, mark: String, mib: Bool = false) -> [String] {
         let a = c.architecture, r = c.cost
+        let scale = mib ? 1_048_576.0 : 1_073_741_824.0
         return [mark, "\(a.numLayers!)", mix(c.pattern), "\(a.hiddenSize!)", widthCell(c.pattern, .mlp, "\(a.ffnHiddenSize!)"),
-                widthCell(c.pattern, .mamba, "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)"), widthCell(c.pattern, .attention, "\(a.numAttentionHeads!)"), grouped(r.parameters), String(format: "%.3f", GiB.of(r.memoryBytes)),
-                String(format: "%+.3f", GiB.of(r.slackBytes)), r.fits ? "yes" : "NO", "\(r.maxBatch)", String(format: "%.2f", r.outputTokensPerSecond)]
+                widthCell(c.pattern, .mamba, "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)"), widthCell(c.pattern, .attention, "\(a.numAttentionHeads!)"), grouped(r.parameters), String(format: "%.3f", Double(r.memoryBytes) / scale),
+                String(format: "%+.3f", Double(r.slackBytes) / scale), r.fits ? "yes" : "NO", "\(r.maxBatch)", String(format: "%.2f", r.outputTokensPerSecond)]
     }
 
     static let header = ["", "layers", "mix M/*/-", "hidden", "FFN", "Mamba", "attn", "params", "mem GiB", "slack GiB", "fits", "batch", "tok/s"]
@@ -150,9 +152,11 @@ enum SearchOutput {
     static func planTable(_ p: SearchPlan, recipe: Recipe) -> String {
         var out = [String]()
         let s = p.source
+        let mib = p.budgetBytes < 1 << 30
+        let header = mib ? SearchOutput.header.map { $0.replacingOccurrences(of: "GiB", with: "MiB") } : SearchOutput.header
         out.append("recipe       \(recipe.path)  (dry run: no weights read, nothing written)")
         out.append("source       \(s.numLayers) layers (\(mix(s.patternString))), hidden \(s.hiddenSize), FFN \(s.ffnHiddenSize), \(s.mambaNumHeads)×\(s.mambaHeadDim) Mamba heads, \(s.numAttentionHeads) attention heads: \(grouped(s.parameterCount)) parameters")
-        out.append(String(format: "budget       %@: %.2f GiB at %@ tokens × batch %d; workload ISL %d / OSL %d", recipe.hardware.name, GiB.of(p.budgetBytes),
+        out.append(String(format: "budget       %@: %@ at %@ tokens × batch %d; workload ISL %d / OSL %d", recipe.hardware.name, byteString(p.budgetBytes),
                           grouped(recipe.context), recipe.batch, recipe.workload.inputLength, recipe.workload.outputLength))
         out.append("depth        \(p.depthSource.description)")
         for n in recipe.notes { out.append("note         \(n)") }
@@ -162,17 +166,17 @@ enum SearchOutput {
         case .joint:
             out.append("selection    top \(recipe.topK) by \(recipe.selection == .throughput ? "predicted tokens/s" : "closeness to \(grouped(recipe.targetParams ?? 0)) parameters") (marked *)")
             let picked = Set(p.picked)
-            rows = p.picked.map { row(p.candidates[$0], mark: "*") }
+            rows = p.picked.map { row(p.candidates[$0], mark: "*", mib: mib) }
             rows.append([])
-            rows += p.candidates.indices.filter { p.candidates[$0].isFeasible && !picked.contains($0) }.map { row(p.candidates[$0], mark: "") }
+            rows += p.candidates.indices.filter { p.candidates[$0].isFeasible && !picked.contains($0) }.map { row(p.candidates[$0], mark: "", mib: mib) }
         case .depthThenWidth:
             out.append("strategy     depth-then-width: evaluate the depth probes (D, source widths, memory not checked), keep the best depth, then evaluate the top \(recipe.topK) width candidates at that depth by \(recipe.selection == .throughput ? "predicted tokens/s" : "closeness to \(grouped(recipe.targetParams ?? 0)) parameters") (marked *)")
-            rows = p.depthProbes.map { row($0, mark: "D") }
+            rows = p.depthProbes.map { row($0, mark: "D", mib: mib) }
             for n in p.pickedPerDepth.keys.sorted() {
                 rows.append([])
                 let picked = Set(p.pickedPerDepth[n]!)
-                rows += p.pickedPerDepth[n]!.map { row(p.candidates[$0], mark: "*") }
-                rows += p.candidates.indices.filter { p.candidates[$0].isFeasible && p.candidates[$0].numLayers == n && !picked.contains($0) }.map { row(p.candidates[$0], mark: "") }
+                rows += p.pickedPerDepth[n]!.map { row(p.candidates[$0], mark: "*", mib: mib) }
+                rows += p.candidates.indices.filter { p.candidates[$0].isFeasible && p.candidates[$0].numLayers == n && !picked.contains($0) }.map { row(p.candidates[$0], mark: "", mib: mib) }
             }
         }
         out.append("feasible candidates:")
