@@ -149,7 +149,7 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
             // (String(format:) does not pad %@ on Linux: pad by hand.)
             let label = phase.count >= 12 ? phase : phase + String(repeating: " ", count: 12 - phase.count)
-            write("\r\(label) [\(bar)] \(Int(frac * 100))% \(amount(done))/\(amount(total)) \(unitName)  elapsed \(Self.duration(t - started))  ETA \(eta(t))")
+            write("\r\(label) [\(bar)] \(Int(frac * 100))% \(amount(done))/\(amount(total))\(unitName)  elapsed \(Self.duration(t - started))  ETA \(eta(t))")
         case let .lines(interval):
             guard force || t - lastDraw >= interval else { return }
             lastDraw = t
@@ -163,10 +163,11 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
         let t = now(), elapsed = t - started
         let pct = total > 0 ? String(format: " (%.0f%%)", min(100, 100 * Double(done) / Double(total))) : ""
         let rate = elapsed > 0 && done > 0 ? ", \(rateText(Double(done) / elapsed))" : ""
-        return "\(phase): \(amount(done))/\(amount(total)) \(unitName)\(pct)\(rate), elapsed \(Self.duration(elapsed)), ETA \(eta(t))"
+        return "\(phase): \(amount(done))/\(amount(total))\(unitName)\(pct)\(rate), elapsed \(Self.duration(elapsed)), ETA \(eta(t))"
     }
 
-    private var unitName: String { unit == "bytes" ? "" : unit }
+    /// " tokens" (with its space), or "" for bytes (their amounts carry the unit).
+    private var unitName: String { unit == "bytes" ? "" : " " + unit }
 
     private func amount(_ v: Int) -> String { unit == "bytes" ? byteString(v) : String(v) }
 
