@@ -113,6 +113,12 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(GiB.toBytes(1e300), Int(GiB.maxGiB) * GiB.bytes)
     }
 
+    func testUnknownCostDTypeListsTheHelpsNames() {
+        XCTAssertThrowsError(try CostDType.parse("int4")) { e in
+            XCTAssertTrue("\(e)".contains("expected bf16, fp16, fp32 or fp8"), "\(e)")
+        }
+    }
+
     func testSmallSizesPrintInAdaptiveUnits() {
         XCTAssertEqual(byteString(2_629_744), "2.51 MiB")
         XCTAssertEqual(byteString(512), "512 B")
