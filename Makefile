@@ -45,7 +45,7 @@ fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_WORK)/corpus/$$t $(FUZZ_WORK)/crashes; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
-	  SWIFT_BACKTRACE=enable=no $(FUZZ_DIR)/.build/release/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 $(FUZZ_DIR)/.build/release/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
 	    -artifact_prefix=$(FUZZ_WORK)/crashes/$$t- $(FUZZ_WORK)/corpus/$$t $(FUZZ_DIR)/Corpus/$$t; \
 	done
 

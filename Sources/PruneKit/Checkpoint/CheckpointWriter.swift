@@ -199,6 +199,7 @@ public final class CheckpointWriter {
                 throw CheckpointError.write(path: sourceDir, message: "extra file \"\(name)\" to copy does not exist in the source folder")
             }
         }
+        removeLeftoverTemporaries()
         try checkFreeSpace(plan.totalBytes)
         do {
             try createOutputDir()
@@ -214,6 +215,15 @@ public final class CheckpointWriter {
 
     private func path(_ name: String) -> String { (outputDir as NSString).appendingPathComponent(name) }
     private func tempPath(_ name: String) -> String { path(".\(name).partial") }
+
+    /// Whether `name` is one of this writer's temporary names (`.<file>.partial`).
+    static func isTemporaryName(_ name: String) -> Bool { name.hasPrefix(".") && name.hasSuffix(".partial") && name.count > 9 }
+
+    /// Removes temporary files an interrupted earlier write left in the output folder.
+    private func removeLeftoverTemporaries() {
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []
+        for name in contents where Self.isTemporaryName(name) { unlink(path(name)) }
+    }
 
     private func writeAndCommit(plan: ShardPlan, config: NemotronHConfig, extraFiles: [String],
                                 extraJSON: [(String, JSONValue)], emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws {
@@ -285,7 +295,9 @@ public final class CheckpointWriter {
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: outputDir, isDirectory: &isDir) {
             guard isDir.boolValue else { throw CheckpointError.write(path: outputDir, message: "exists and is not a directory") }
-            let contents = (try? fm.contentsOfDirectory(atPath: outputDir)) ?? []
+            // Temporary files of an earlier write that was killed (signal, power loss) do not count: they are
+            // removed before writing, so rerunning the interrupted command completes.
+            let contents = ((try? fm.contentsOfDirectory(atPath: outputDir)) ?? []).filter { !Self.isTemporaryName($0) }
             if !contents.isEmpty && !force {
                 throw CheckpointError.write(path: outputDir, message: "the output folder is not empty (\(contents.count) entries); choose an empty folder or pass --force to overwrite")
             }

@@ -129,6 +129,7 @@ public struct NemotronHConfig: Sendable, Equatable {
                 guard let v = json[k], !v.isNull else { continue }
                 guard let i = v.intValue else { throw ConfigError.badValue(file: file, key: k, message: "expected an integer, got \(JSONWriter(indent: nil).string(v))") }
                 guard i > 0 else { throw ConfigError.badValue(file: file, key: k, message: "must be positive, got \(i)") }
+                guard i <= Self.maxSize else { throw ConfigError.badValue(file: file, key: k, message: "\(i) is more than the largest size \(Self.maxSize)") }
                 return i
             }
             if let def { return def }
@@ -208,8 +209,36 @@ public struct NemotronHConfig: Sendable, Equatable {
         try validate(file: file)
     }
 
-    /// Structural checks: head counts divide into groups.
+    /// Largest value of any size in config.json (2³¹ − 1: token ids are 32-bit, and products of sizes must fit).
+    public static let maxSize = Int(Int32.max)
+    /// Most parameters a config may imply (2⁵⁰ ≈ 1.1 × 10¹⁵, far beyond any real model), so parameter counts,
+    /// tensor shapes and byte sizes computed from the config cannot overflow 64-bit integers.
+    public static let maxParameterCount = 1 << 50
+
+    /// Structural checks: head counts divide into groups, and the sizes imply at most ``maxParameterCount``
+    /// parameters.
+    /// - Throws: ``ConfigError/badValue(file:key:message:)`` naming the key.
     public func validate(file: String = "config.json") throws {
+        // The parameter formula in floating point (no overflow); every intermediate of the integer formula is
+        // at most the total, so below the limit the integer arithmetic is exact.
+        let H = Double(hiddenSize), I = Double(mambaNumHeads) * Double(mambaHeadDim)
+        let gn = 2 * Double(nGroups) * Double(ssmStateSize), conv = I + gn
+        var total = Double(vocabSize) * H * 2 + H
+        for kind in pattern {
+            switch kind {
+            case .mamba: total += H * (2 * I + gn + Double(mambaNumHeads)) + conv * Double(convKernel + 1) + 3 * Double(mambaNumHeads) + I + I * H + H
+            case .attention: total += 2 * H * Double(headDim) * Double(numAttentionHeads + numKeyValueHeads) + H
+            case .mlp: total += 2 * H * Double(ffnHiddenSize) + H
+            }
+        }
+        if !(total <= Double(Self.maxParameterCount)) {
+            let sizes = [("hidden_size", hiddenSize), ("intermediate_size", ffnHiddenSize), ("vocab_size", vocabSize),
+                         ("num_attention_heads", numAttentionHeads), ("num_key_value_heads", numKeyValueHeads), ("head_dim", headDim),
+                         ("mamba_num_heads", mambaNumHeads), ("mamba_head_dim", mambaHeadDim), ("ssm_state_size", ssmStateSize),
+                         ("n_groups", nGroups), ("conv_kernel", convKernel)]
+            let largest = sizes.max { $0.1 < $1.1 }!
+            throw ConfigError.badValue(file: file, key: largest.0, message: "the sizes imply \(String(format: "%.3g", total)) parameters, more than \(Self.maxParameterCount) (is \(largest.0) = \(largest.1) mistyped?)")
+        }
         if count(.attention) > 0, numAttentionHeads % numKeyValueHeads != 0 {
             throw ConfigError.badValue(file: file, key: "num_attention_heads", message: "\(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }

@@ -123,6 +123,12 @@ public struct Recipe: Sendable {
         return try Recipe(yaml: text, path: path)
     }
 
+    /// Largest width or count a recipe may name (2³¹ − 1, as for config.json sizes), so snapping and the
+    /// candidates' parameter arithmetic cannot overflow.
+    public static let maxSize = Int(Int32.max)
+    /// Most values one search-space dimension may list or expand a {min, max, step} range to.
+    public static let maxChoices = 100_000
+
     static let topKeys = ["model", "calibration", "heldout", "hardware", "hardware_file", "budget", "workload", "dtype",
                           "search_space", "snap", "limits", "top_k", "selection", "target_params", "strategy", "metrics",
                           "objective", "layer_ranking", "seed"]
@@ -212,9 +218,15 @@ public struct Recipe: Sendable {
         let sp = try r.mapping(spaceNode, section: "search_space", allowed: Self.spaceKeys)
         guard !sp.isEmpty else { throw SearchError.emptySpace(file: r.file, message: "search_space has no dimensions") }
         var notes = [String]()
+        for (k, v) in [("snap.hidden_size", snapHidden), ("snap.ffn_hidden_size", snapFFN)] where v > Self.maxSize {
+            throw SearchError.badRecipe(file: r.file, message: "\(k) is \(v), more than the largest size \(Self.maxSize)")
+        }
         func dim(_ key: String, snap: Int?) throws -> [Int]? {
             guard let n = sp[key] else { return nil }
             var values = try r.intChoices(n, key: key, defaultStep: snap ?? 1)
+            if let big = values.first(where: { $0 > Self.maxSize }) {
+                throw SearchError.badRecipe(file: r.file, message: "search_space.\(key): \(big) is more than the largest size \(Self.maxSize)")
+            }
             if let snap {
                 let snapped = values.map { v in max(snap, ((v + snap / 2) / snap) * snap) }
                 for (a, b) in zip(values, snapped) where a != b { notes.append("search_space.\(key): \(a) snapped to \(b) (multiple of \(snap))") }
@@ -360,6 +372,9 @@ struct YAMLReader {
             guard let hi = try int(m, "max", section: section, positive: true) else { throw fail("missing required key 'max' in \(section)") }
             let step = try int(m, "step", section: section, positive: true) ?? defaultStep
             guard lo <= hi else { throw SearchError.emptySpace(file: file, message: "\(section) has min \(lo) > max \(hi)") }
+            guard (hi - lo) / step < Recipe.maxChoices else {
+                throw fail("\(section): {min: \(lo), max: \(hi), step: \(step)} has more than \(Recipe.maxChoices) values; use a larger step\(where_(n))")
+            }
             return Array(stride(from: lo, through: hi, by: step))
         case .alias:
             throw fail("\(section): YAML aliases are not supported\(where_(n))")
