@@ -36,22 +36,24 @@ FUZZ_SMOKE_SECONDS ?= 3
 FUZZ_TARGETS       ?= FuzzJSON FuzzSafetensorsHeader FuzzShardIndex FuzzConfig FuzzTokenizer FuzzCalibration FuzzRecipe
 FUZZ_DIR           := Tests/Fuzz
 FUZZ_WORK          := $(FUZZ_DIR)/.build/work
+FUZZ_CONFIG        ?= release
 FUZZ_FLAGS         ?= -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 -detect_leaks=0
 
 fuzz-build: deps
-	$(SWIFT) build -c release --package-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	$(SWIFT) build -c $(FUZZ_CONFIG) --package-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_WORK)/corpus/$$t $(FUZZ_WORK)/crashes; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
-	  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 $(FUZZ_DIR)/.build/release/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 $(FUZZ_DIR)/.build/$(FUZZ_CONFIG)/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
 	    -artifact_prefix=$(FUZZ_WORK)/crashes/$$t- $(FUZZ_WORK)/corpus/$$t $(FUZZ_DIR)/Corpus/$$t; \
 	done
 
-# CI: every committed corpus input replayed, then a few seconds of fuzzing per target.
+# CI: every committed corpus input replayed, then a few seconds of fuzzing per target (a debug build: it
+# compiles faster, and a smoke needs no speed).
 fuzz-smoke:
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_CONFIG=debug
 
 # The test suite under AddressSanitizer and ThreadSanitizer (debug builds in their own scratch folders).
 sanitize: sanitize-address sanitize-thread

@@ -65,9 +65,11 @@ final class DiskAndSignalTests: XCTestCase {
 
     /// The prunekit executable next to the test bundle (same build configuration), or nil.
     static var prunekit: String? {
-        let candidates = Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent().appendingPathComponent("prunekit").path }
-            + [URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent(".build/release/prunekit").path]
+        // The xctest runner gets the bundle's path (…/.build/<config>/PruneKitPackageTests.xctest) as an argument.
+        let beside = (CommandLine.arguments + Bundle.allBundles.map(\.bundlePath)).filter { $0.hasSuffix(".xctest") }
+            .map { (($0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("prunekit") }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = beside + [root.appendingPathComponent(".build/release/prunekit").path]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
