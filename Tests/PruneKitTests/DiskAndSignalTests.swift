@@ -63,15 +63,7 @@ final class DiskAndSignalTests: XCTestCase {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    /// The prunekit executable next to the test bundle (same build configuration), or nil.
-    static var prunekit: String? {
-        // The xctest runner gets the bundle's path (…/.build/<config>/PruneKitPackageTests.xctest) as an argument.
-        let beside = (CommandLine.arguments + Bundle.allBundles.map(\.bundlePath)).filter { $0.hasSuffix(".xctest") }
-            .map { (($0 as NSString).deletingLastPathComponent as NSString).appendingPathComponent("prunekit") }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates = beside + [root.appendingPathComponent(".build/release/prunekit").path]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    static var prunekit: String? { TestBinaries.prunekit }
 
     // MARK: - Export on a full disk
 
@@ -119,6 +111,27 @@ final class DiskAndSignalTests: XCTestCase {
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(err.contains("not enough space") && err.contains(out), err)
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: disk)) ?? [], [], "left on the full disk")
+    }
+
+    /// `prunekit eval --logits-out` (the teacher logits for distillation) on a disk that fills midway: a
+    /// clear error, neither the file nor its temporary name left; with space, the same command writes it.
+    func testEvalLogitsOutOnFullDiskLeavesNothingAndRerunCompletes() throws {
+        guard let exe = Self.prunekit else { throw XCTSkip("prunekit is not built next to the tests") }
+        let disk = try smallDisk(512 << 10) // the logits need 4 × 64 × 1024 × 4 B = 1 MiB
+        let out = disk + "/teacher.safetensors"
+        let args = ["eval", Fixtures.nemoTiny, "--data", Fixtures.nemoTiny + "/calib.jsonl", "--samples", "4", "--seq-len", "64",
+                    "--logits-out", out]
+        let (status, err) = Self.run(exe, args)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("full") || err.lowercased().contains("no space"), err)
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: disk)) ?? [], [], "left on the full disk")
+
+        let roomy = Fixtures.tempDir("prunekit-logits")
+        cleanup.append { try? FileManager.default.removeItem(atPath: roomy) }
+        let (again, err2) = Self.run(exe, Array(args.dropLast()) + [roomy + "/teacher.safetensors"])
+        XCTAssertEqual(again, 0, err2)
+        let f = try SafetensorsFile(path: roomy + "/teacher.safetensors")
+        XCTAssertEqual(try f.info("logits").shape, [4, 64, 1024])
     }
 
     // MARK: - Store on a full disk
