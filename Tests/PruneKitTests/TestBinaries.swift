@@ -12,3 +12,14 @@ enum TestBinaries {
         return (beside + [root.appendingPathComponent(".build/release/prunekit").path]).first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }
+
+extension TestBinaries {
+    /// Whether this process runs under AddressSanitizer or ThreadSanitizer (`make sanitize`), where code runs
+    /// several times slower: loose speed bounds in tests are scaled by ``sanitizerSlowdown``.
+    static let underSanitizer: Bool = {
+        guard let handle = dlopen(nil, RTLD_NOW) else { return false }
+        defer { dlclose(handle) }
+        return dlsym(handle, "__tsan_init") != nil || dlsym(handle, "__asan_init") != nil
+    }()
+    static var sanitizerSlowdown: Double { underSanitizer ? 20 : 1 }
+}
