@@ -1,5 +1,5 @@
 import XCTest
-@testable import PruneKit
+import PruneKit
 
 /// Threads sharing the kernels: run under ThreadSanitizer by `make sanitize`, where a data race fails the run.
 final class ConcurrencyTests: XCTestCase {
