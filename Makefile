@@ -8,7 +8,7 @@ APT_PKGS   := libopenblas-dev libsqlite3-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 DEMO_OUT   ?= demo-out
 
-.PHONY: deps build test bench demo clean
+.PHONY: deps build test bench demo clean fuzz fuzz-build fuzz-smoke sanitize sanitize-address sanitize-thread
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do \
@@ -25,6 +25,49 @@ build: deps
 test: deps
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing
+	$(MAKE) fuzz-smoke
+
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer, from the Swift toolchain's compiler-rt) of every
+# parser: a separate package in Tests/Fuzz, so its flags never reach the normal build. See Tests/Fuzz/README.md.
+# `make fuzz` runs each target FUZZ_SECONDS (one at a time); FUZZ_TARGETS picks some. New corpus entries and
+# crash inputs go to Tests/Fuzz/.build/work (not committed); the seeds are Tests/Fuzz/Corpus/<target>.
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_TARGETS       ?= FuzzJSON FuzzSafetensorsHeader FuzzShardIndex FuzzConfig FuzzTokenizer FuzzCalibration FuzzRecipe
+FUZZ_DIR           := Tests/Fuzz
+FUZZ_WORK          := $(FUZZ_DIR)/.build/work
+FUZZ_CONFIG        ?= release
+FUZZ_FLAGS         ?= -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 -detect_leaks=0
+
+fuzz-build: deps
+	$(SWIFT) build -c $(FUZZ_CONFIG) --package-path $(FUZZ_DIR) -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_WORK)/corpus/$$t $(FUZZ_WORK)/crashes; \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 $(FUZZ_DIR)/.build/$(FUZZ_CONFIG)/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	    -artifact_prefix=$(FUZZ_WORK)/crashes/$$t- $(FUZZ_WORK)/corpus/$$t $(FUZZ_DIR)/Corpus/$$t; \
+	done
+
+# CI: every committed corpus input replayed, then a few seconds of fuzzing per target (a debug build: it
+# compiles faster, and a smoke needs no speed).
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_CONFIG=debug
+
+# The test suite under AddressSanitizer and ThreadSanitizer (debug builds in their own scratch folders; the
+# tests that run the prunekit tool run the sanitized one beside them). Leak checking is off: LeakSanitizer
+# cannot follow Swift's multi-payload enums (JSONValue, the tokenizer stages), whose payload pointers carry
+# the case in spare bits, nor Foundation's and XCTest's own caches, so it reports hundreds of false leaks.
+sanitize: sanitize-address sanitize-thread
+
+sanitize-address: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --disable-swift-testing
+
+sanitize-thread: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --disable-swift-testing
 
 bench: build
 	.build/$(CONFIG)/PruneKitBench

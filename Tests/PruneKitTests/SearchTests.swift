@@ -7,7 +7,7 @@ import XCTest
 final class SearchTests: XCTestCase {
     static let repoRoot = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
     static var searches: URL { repoRoot.appendingPathComponent("Searches") }
-    static var binary: String { repoRoot.appendingPathComponent(".build/release/prunekit").path }
+    static var binary: String { TestBinaries.prunekit ?? repoRoot.appendingPathComponent(".build/release/prunekit").path }
 
     /// nemo-tiny.yaml with `edits` applied to its text, written into `dir` with absolute paths.
     func tinyRecipe(in dir: String, _ edits: [(String, String)] = []) throws -> Recipe {

@@ -128,6 +128,12 @@ public struct Recipe: Sendable {
         return try Recipe(yaml: text, path: path)
     }
 
+    /// Largest width or count a recipe may name (as for config.json sizes), so snapping and the
+    /// candidates' parameter arithmetic cannot overflow.
+    public static let maxSize = NemotronHConfig.maxDimension
+    /// Most values one search-space dimension may list or expand a {min, max, step} range to.
+    public static let maxChoices = 100_000
+
     static let topKeys = ["model", "calibration", "heldout", "hardware", "hardware_file", "budget", "workload", "dtype",
                           "search_space", "snap", "limits", "top_k", "selection", "target_params", "strategy", "metrics",
                           "objective", "layer_ranking", "seed"]
@@ -225,6 +231,9 @@ public struct Recipe: Sendable {
         func dim(_ key: String, snap: Int?) throws -> [Int]? {
             guard let n = sp[key] else { return nil }
             var values = try r.intChoices(n, key: key, defaultStep: snap ?? 1)
+            if let big = values.first(where: { $0 > Self.maxSize }) {
+                throw SearchError.badRecipe(file: r.file, message: "search_space.\(key): \(big) is beyond the largest supported size \(Self.maxSize)")
+            }
             if let snap {
                 let snapped = values.map { v in max(snap, ((v + snap / 2) / snap) * snap) }
                 for (a, b) in zip(values, snapped) where a != b { notes.append("search_space.\(key): \(a) snapped to \(b) (multiple of \(snap))") }
@@ -352,9 +361,6 @@ struct YAMLReader {
         return v
     }
 
-    /// Most values one `{min, max, step}` range may give.
-    static let maxChoices = 100_000
-
     /// Throws unless `v` is at most ``NemotronHConfig/maxDimension`` (so products of sizes cannot overflow).
     func bounded(_ v: Int, _ section: String, _ n: Node) throws {
         guard v <= NemotronHConfig.maxDimension else {
@@ -383,8 +389,8 @@ struct YAMLReader {
             let step = try int(m, "step", section: section, positive: true) ?? defaultStep
             guard lo <= hi else { throw SearchError.emptySpace(file: file, message: "\(section) has min \(lo) > max \(hi)") }
             try bounded(hi, section + ".max", n)
-            guard (hi - lo) / step < Self.maxChoices else {
-                throw fail("\(section): {min: \(lo), max: \(hi), step: \(step)} gives more than \(Self.maxChoices) values; use a larger step\(where_(n))")
+            guard (hi - lo) / step < Recipe.maxChoices else {
+                throw fail("\(section): {min: \(lo), max: \(hi), step: \(step)} gives more than \(Recipe.maxChoices) values; use a larger step\(where_(n))")
             }
             return Array(stride(from: lo, through: hi, by: step))
         case .alias:

@@ -53,6 +53,15 @@ public indirect enum PostProcessor: Sendable {
         }
     }
 
+    /// Every id the post-processor can add.
+    var specialIds: [Int32] {
+        switch self {
+        case .byteLevel: return []
+        case let .sequence(list): return list.flatMap(\.specialIds)
+        case let .template(single): return single.compactMap { $0 }.flatMap { $0 }
+        }
+    }
+
     /// The ids with the special tokens added (single sequence).
     public func process(_ ids: [Int32]) -> [Int32] {
         switch self {

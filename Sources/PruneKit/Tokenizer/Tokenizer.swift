@@ -80,6 +80,12 @@ public final class Tokenizer: @unchecked Sendable {
         byteLevel = preTokenizer?.isByteLevel ?? false
         matcher = AddedTokenMatcher(addedTokens)
         addedById = Dictionary(addedTokens.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // An id the post-processor adds must be a token of this tokenizer, or encoding would yield an id
+        // past the vocabulary (and past the model's embedding rows).
+        if let bad = postProcessor?.specialIds.first(where: { token($0) == nil }) {
+            throw TokenizerError.invalidField(file: file, key: "post_processor.special_tokens",
+                                              message: "id \(bad) is neither in the vocab (\(model.idToToken.count) ids) nor an added token")
+        }
     }
 
     /// Number of ids (max id + 1 over the vocab and the added tokens).
