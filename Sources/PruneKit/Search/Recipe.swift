@@ -104,7 +104,16 @@ public struct Recipe: Sendable {
         return ((baseDirectory as NSString).appendingPathComponent(p) as NSString).standardizingPath
     }
 
-    /// The cost model of this recipe (hardware, workload, dtype, budget).
+    /// The hardware as studies, leaderboards and reports show it: the profile name and whether its throughput
+    /// figures are calibrated (with the fit's leave-one-out error) or uncalibrated defaults.
+    public var hardwareDescription: String {
+        guard let c = hardware.calibration else { return "\(hardware.name) (throughput uncalibrated: default efficiencies)" }
+        let err = c.looRMSErrorPercent.map { String(format: "leave-one-out error %.1f %%", $0) } ?? String(format: "RMS error %.1f %%", c.rmsErrorPercent)
+        return "\(hardware.name) (throughput calibrated on \(c.runs) runs, \(err))"
+    }
+
+    /// The cost model of this recipe (hardware, workload, dtype, budget; a calibrated profile from `hardware_file`
+    /// supplies the throughput parameters).
     public func costModel() throws -> CostModel {
         try CostModel(hardware: hardware, workload: workload, weightDType: weightDType, frameworkFraction: frameworkFraction,
                       reservedBytes: GiB.toBytes(reservedGiB))
