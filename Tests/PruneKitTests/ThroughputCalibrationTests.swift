@@ -13,7 +13,8 @@ final class ThroughputCalibrationTests: XCTestCase {
 
     /// Copies the fixture configs next to the measurement files, as a user's folders would be.
     func models() throws {
-        for (name, src) in [("nano-9b", Fixtures.config9B), ("nano-12b", Fixtures.config12B), ("qwen3-like", Fixtures.configQwen3Like)] {
+        for (name, src) in [("nano-9b", Fixtures.config9B), ("nano-12b", Fixtures.config12B), ("qwen3-like", Fixtures.configQwen3Like),
+                            ("tiny", Fixtures.nemoTiny + "/config.json")] {
             try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: src, toPath: dir + "/" + name + "/config.json")
         }
@@ -26,7 +27,8 @@ final class ThroughputCalibrationTests: XCTestCase {
     }
 
     /// A design that determines all three parameters on an A10G: a prefill-heavy run (η_c), decode runs at small and
-    /// large concurrency and two architectures (η_b against τ).
+    /// large concurrency and two architectures (η_b), and a tiny model whose steps are mostly overhead (τ: with only
+    /// 8–9B models every step takes 35–50 ms, and τ is nearly collinear with η_b).
     let design: [(model: String, isl: Int, osl: Int, prompts: Int?, maxConc: Int?)] = [
         ("nano-9b", 8192, 16, 32, nil),
         ("nano-9b", 1024, 1024, 256, nil),
@@ -34,6 +36,8 @@ final class ThroughputCalibrationTests: XCTestCase {
         ("qwen3-like", 1024, 1024, 64, nil),
         ("qwen3-like", 4096, 64, 16, nil),
         ("nano-9b", 2048, 256, nil, 8),
+        ("tiny", 512, 512, 64, nil),
+        ("tiny", 2048, 128, 8, nil),
     ]
 
     /// Writes the design as CSV with output tokens/s from `truth`, each multiplied by `noise[i]`.
@@ -104,7 +108,7 @@ final class ThroughputCalibrationTests: XCTestCase {
     func testSyntheticRunsRecoverTheParametersWithinOnePercent() throws {
         let (path, _) = try syntheticCSV()
         let data = try ServingMeasurements.load(paths: [path])
-        XCTAssertEqual(data.runs.count, 6)
+        XCTAssertEqual(data.runs.count, 8)
         XCTAssertEqual(data.sha256.count, 64)
         let cal = ThroughputCalibration(hardware: try HardwareProfiles.named("a10g"), runs: data.runs)
         XCTAssertEqual(try cal.checkMemory(), [])
@@ -120,7 +124,7 @@ final class ThroughputCalibrationTests: XCTestCase {
     }
 
     func testFitIsStableUnderFivePercentNoise() throws {
-        let noise = [1.05, 0.95, 1.03, 0.96, 1.04, 0.97]
+        let noise = [1.05, 0.95, 1.03, 0.96, 1.04, 0.97, 1.02, 0.95]
         let (path, exact) = try syntheticCSV(noise: noise)
         let data = try ServingMeasurements.load(paths: [path])
         let cal = ThroughputCalibration(hardware: try HardwareProfiles.named("a10g"), runs: data.runs)
@@ -171,8 +175,8 @@ final class ThroughputCalibrationTests: XCTestCase {
         let loaded = try HardwareProfiles.named("a10g", in: HardwareProfiles.catalogue(userFile: file))
         let c = try XCTUnwrap(loaded.calibration)
         XCTAssertEqual(c.measurementsSHA256, data.sha256)
-        XCTAssertEqual(c.runs, 6)
-        XCTAssertEqual(c.residuals.arrayValue?.count, 6)
+        XCTAssertEqual(c.runs, 8)
+        XCTAssertEqual(c.residuals.arrayValue?.count, 8)
         XCTAssertEqual(c.parameters.bandwidthEfficiency, fit.parameters.bandwidthEfficiency, accuracy: 1e-9)
         XCTAssertNotNil(c.looRMSErrorPercent)
 
@@ -180,7 +184,7 @@ final class ThroughputCalibrationTests: XCTestCase {
         let calibrated = try CostModel(hardware: loaded)
         XCTAssertTrue(calibrated.isCalibrated)
         XCTAssertEqual(calibrated.parameters, c.parameters)
-        XCTAssertTrue(calibrated.evaluate(c9, context: 131_072, batch: 1).table.contains("calibrated: A10G fitted to 6 runs"))
+        XCTAssertTrue(calibrated.evaluate(c9, context: 131_072, batch: 1).table.contains("calibrated: A10G fitted to 8 runs"))
         let plain = try CostModel(hardware: HardwareProfiles.named("a10g"))
         XCTAssertFalse(plain.isCalibrated)
         XCTAssertTrue(plain.throughputBasis.hasPrefix("uncalibrated defaults"), plain.throughputBasis)
@@ -191,7 +195,7 @@ final class ThroughputCalibrationTests: XCTestCase {
         // The recipe's hardware_file picks it up, and studies describe it.
         let recipe = try Recipe(yaml: "model: nano-9b\nhardware: a10g\nhardware_file: a10g-calibrated.json\nsearch_space: {num_layers: [52]}\n", path: dir + "/r.yaml")
         XCTAssertTrue(try recipe.costModel().isCalibrated)
-        XCTAssertTrue(recipe.hardwareDescription.contains("throughput calibrated on 6 runs"), recipe.hardwareDescription)
+        XCTAssertTrue(recipe.hardwareDescription.contains("throughput calibrated on 8 runs"), recipe.hardwareDescription)
         let plainRecipe = try Recipe(yaml: "model: nano-9b\nhardware: a10g\nsearch_space: {num_layers: [52]}\n", path: dir + "/r.yaml")
         XCTAssertTrue(plainRecipe.hardwareDescription.contains("uncalibrated"), plainRecipe.hardwareDescription)
     }
@@ -290,5 +294,31 @@ final class ThroughputCalibrationTests: XCTestCase {
         let w = try ThroughputCalibration(hardware: try HardwareProfiles.named("a10g"), runs: try ServingMeasurements.load(paths: [q]).runs).checkMemory()
         XCTAssertEqual(w.count, 1)
         XCTAssertTrue(w[0].contains("conc.csv:2") && w[0].contains("only 4 sequences fit"), "\(w)")
+    }
+
+    /// The published A10G figures (Tests/Fixtures/measurements/nano2-paper-a10g.csv): two runs that are both
+    /// decode-bound determine only η_b; the fit says so, and the leave-one-out error is what the README reports.
+    func testPublishedNano2FiguresFitOnlyBandwidth() throws {
+        let path = Fixtures.root.appendingPathComponent("measurements/nano2-paper-a10g.csv").path
+        let data = try ServingMeasurements.load(paths: [path])
+        XCTAssertEqual(data.runs.map(\.line), [6, 7])   // comment lines (with quotes) are skipped, lines still counted
+        let cal = ThroughputCalibration(hardware: try HardwareProfiles.named("a10g"), runs: data.runs)
+        let fit = try cal.fit()
+        XCTAssertEqual(fit.fitted, [.bandwidthEfficiency])
+        XCTAssertEqual(Set(fit.atDefaults), [.computeEfficiency, .stepOverhead])
+        let loo = try XCTUnwrap(try cal.leaveOneOut())
+        XCTAssertTrue(loo.allSatisfy(\.isFinite))
+        let p = data.runs.indices.map { cal.predict($0, fit.parameters)!.outputTokensPerSecond }
+        print(String(format: "published A10G 8k/16k: 9B measured 156.42 predicted %.2f, Qwen3-8B(÷6) measured 26.07 predicted %.2f; LOO %+.1f %% / %+.1f %%; η_b %.3f",
+                     p[0], p[1], loo[0] * 100, loo[1] * 100, fit.parameters.bandwidthEfficiency))
+    }
+
+    func testCSVQuotesAndComments() throws {
+        try models()
+        let p = try write("q.csv", "# a comment, with \"quotes\"\r\nmodel,isl,osl,num_prompts,output_tokens_per_second\r\n\"nano-9b\",\"1024\",1024,64,\"100.5\"\r\n")
+        let r = try ServingMeasurements.load(paths: [p])
+        XCTAssertEqual(r.runs.count, 1)
+        XCTAssertEqual(r.runs[0].line, 3)
+        XCTAssertEqual(r.runs[0].outputTokensPerSecond, 100.5)
     }
 }

@@ -291,15 +291,18 @@ public struct ServingMeasurements: Sendable {
     }
 }
 
-/// A small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF), keeping each record's starting line number.
+/// A small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF; lines starting with `#` are comments), keeping
+/// each record's starting line number.
 enum CSV {
     struct Row { var line: Int; var fields: [String] }
 
     static func parse(_ text: String, file: String) throws -> [Row] {
-        var rows = [Row](), fields = [String](), field = "", inQuotes = false, line = 1, rowLine = 1, quotedField = false
-        var it = Array(text).makeIterator()
-        var pending: Character? = nil
-        func next() -> Character? { if let p = pending { pending = nil; return p }; return it.next() }
+        // Unicode scalars, not Characters: "\r\n" is one Character.
+        var rows = [Row](), fields = [String](), field = String.UnicodeScalarView(), inQuotes = false, line = 1, rowLine = 1, quotedField = false
+        var it = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func next() -> Unicode.Scalar? { if let p = pending { pending = nil; return p }; return it.next() }
+        func take() { fields.append(String(field)); field = String.UnicodeScalarView() }
         while let c = next() {
             if inQuotes {
                 if c == "\"" {
@@ -307,20 +310,25 @@ enum CSV {
                 } else { if c == "\n" { line += 1 }; field.append(c) }
                 continue
             }
+            if c == "#" && fields.isEmpty && field.isEmpty && !quotedField {   // a comment line
+                while let n = next(), n != "\n" {}
+                line += 1; rowLine = line
+                continue
+            }
             switch c {
             case "\"":
                 guard field.isEmpty, !quotedField else { throw MeasurementError(file: file, line: line, message: "a quote inside an unquoted field") }
                 inQuotes = true; quotedField = true
-            case ",": fields.append(field); field = ""; quotedField = false
+            case ",": take(); quotedField = false
             case "\r": break
             case "\n":
-                fields.append(field); rows.append(Row(line: rowLine, fields: fields))
-                fields = []; field = ""; quotedField = false; line += 1; rowLine = line
+                take(); rows.append(Row(line: rowLine, fields: fields))
+                fields = []; quotedField = false; line += 1; rowLine = line
             default: field.append(c)
             }
         }
         if inQuotes { throw MeasurementError(file: file, line: rowLine, message: "unterminated quoted field") }
-        if !field.isEmpty || !fields.isEmpty { fields.append(field); rows.append(Row(line: rowLine, fields: fields)) }
-        return rows.filter { !($0.fields.count == 1 && $0.fields[0].trimmingCharacters(in: .whitespaces).isEmpty) && !($0.fields.first?.hasPrefix("#") ?? false) }
+        if !field.isEmpty || !fields.isEmpty { take(); rows.append(Row(line: rowLine, fields: fields)) }
+        return rows.filter { !($0.fields.count == 1 && $0.fields[0].trimmingCharacters(in: .whitespaces).isEmpty) }
     }
 }

@@ -5,8 +5,9 @@ import Foundation
 ///
 /// Parameters the runs do not determine are left at their defaults: at the starting point the Jacobian's columns are
 /// taken greedily by pivoted Gram–Schmidt (largest remaining sensitivity first), at most one parameter per distinct
-/// run, and a column whose sensitivity (after removing the chosen ones) is below 10⁻³ in log tokens/s per e-fold is
-/// not fitted — e.g. η_c when every run is memory-bound.
+/// run, and a column whose sensitivity (after removing the chosen ones) is below ``minimumSensitivity`` in log
+/// tokens/s per e-fold is not fitted — e.g. η_c when every run is memory-bound. A parameter the fit drives to its
+/// bound is also left at its default (and the fit repeated without it).
 public struct ThroughputCalibration: Sendable {
     /// A free parameter.
     public enum Parameter: String, CaseIterable, Sendable {
@@ -21,7 +22,7 @@ public struct ThroughputCalibration: Sendable {
     /// Where the fit starts and what unfitted parameters stay at.
     public var defaults: ThroughputParameters
     /// Starting τ when it is fitted from a default of 0, seconds.
-    public static let startStepOverhead = 1e-3
+    public static let startStepOverhead = 2e-3
 
     public init(hardware: HardwareProfile, serving: ServingSettings = ServingSettings(), runs: [ServingRun],
                 defaults: ThroughputParameters = ThroughputParameters()) {
@@ -70,7 +71,7 @@ public struct ThroughputCalibration: Sendable {
                 let note = r.concurrency != nil ? "using the observed figure; the memory model may be too pessimistic for this run"
                                                 : "the model runs \(fit) at a time"
                 if r.concurrency != nil || r.maxNumSeqs != nil {
-                    warnings.append("\(r.file):\(r.line): \(verb) \(asked) of \(r.model) does not fit in memory at its concurrency: only \(fit) sequences fit (\(what)); \(note)")
+                    warnings.append("\(r.file):\(r.line): \(verb) \(asked) of \(r.model) does not fit in memory at its concurrency: only \(fit) sequence\(fit == 1 ? "" : "s") fit (\(what)); \(note)")
                 }
             }
         }
@@ -142,6 +143,10 @@ public struct ThroughputCalibration: Sendable {
         return J
     }
 
+    /// Smallest sensitivity (norm over the runs of ∂ log tokens/s / ∂ log parameter, after removing the parameters
+    /// already chosen) for a parameter to be fitted.
+    public static let minimumSensitivity = 0.02
+
     /// The parameters runs `idx` determine, most sensitive first (see the type's documentation).
     public func identifiable(_ idx: [Int]) -> [Parameter] {
         let all = Parameter.allCases
@@ -151,7 +156,7 @@ public struct ThroughputCalibration: Sendable {
         var chosen = [Int]()
         while chosen.count < min(distinct, all.count) {
             let norms = cols.map { sqrt($0.reduce(0) { $0 + $1 * $1 }) }
-            guard let best = all.indices.filter({ !chosen.contains($0) }).max(by: { norms[$0] < norms[$1] }), norms[best] > 1e-3 else { break }
+            guard let best = all.indices.filter({ !chosen.contains($0) }).max(by: { norms[$0] < norms[$1] }), norms[best] > Self.minimumSensitivity else { break }
             chosen.append(best)
             let q = cols[best].map { $0 / norms[best] }
             for j in all.indices where !chosen.contains(j) {
@@ -166,7 +171,28 @@ public struct ThroughputCalibration: Sendable {
     /// - Throws: ``MeasurementError`` if a run cannot be predicted (does not fit in memory).
     public func fit(_ idx: [Int]? = nil) throws -> Fit {
         let idx = idx ?? Array(runs.indices)
-        let which = identifiable(idx)
+        var which = identifiable(idx)
+        while true {
+            let f = try fit(idx, which)
+            // A parameter driven to its bound is not determined by these runs: leave it at its default and refit.
+            let parked = which.enumerated().filter { j, w in
+                let t = log(Self.value(f.parameters, w))
+                return abs(t - clamp(-1e9, w)) < 1e-9 || abs(t - clamp(1e9, w)) < 1e-9
+            }.map(\.element)
+            if parked.isEmpty { return f }
+            which.removeAll { parked.contains($0) }
+        }
+    }
+
+    static func value(_ p: ThroughputParameters, _ w: Parameter) -> Double {
+        switch w {
+        case .computeEfficiency: return p.computeEfficiency
+        case .bandwidthEfficiency: return p.bandwidthEfficiency
+        case .stepOverhead: return p.stepOverheadSeconds
+        }
+    }
+
+    func fit(_ idx: [Int], _ which: [Parameter]) throws -> Fit {
         var theta = which.map(start)
         guard var r = residuals(theta, which, idx) else {
             let bad = idx.first { predict($0, defaults) == nil }.map { runs[$0] }
