@@ -207,7 +207,7 @@ struct CostCalibrate: ParsableCommand {
             let fit = try cal.fit()
             let loo = try cal.leaveOneOut()
             if !fit.atDefaults.isEmpty {
-                warnings.append("\(data.runs.count) run\(data.runs.count == 1 ? "" : "s") determine only \(fit.fitted.isEmpty ? "nothing" : fit.fitted.map(\.rawValue).joined(separator: ", ")); left at their defaults: \(fit.atDefaults.map(\.rawValue).joined(separator: ", ")) (add runs that are compute-bound — long prompts, short outputs — or at small concurrency to determine them)")
+                warnings.append("\(data.runs.count) run\(data.runs.count == 1 ? " determines" : "s determine") only \(fit.fitted.isEmpty ? "nothing" : fit.fitted.map(\.rawValue).joined(separator: ", ")); left at their defaults: \(fit.atDefaults.map(\.rawValue).joined(separator: ", ")) (compute_efficiency needs compute-bound runs: long prompts, short outputs; step_overhead_ms needs runs with short steps: a much smaller model)")
             }
             let (calibrated, notes) = cal.profile(fit: fit, loo: loo, sha256: data.sha256)
             warnings += notes
@@ -224,7 +224,7 @@ struct CostCalibrate: ParsableCommand {
                                    ("written", out.map { .string($0) } ?? .null)]))
             case .table:
                 print("\(base.name): " + String(format: "%.0f GB/s, %.1f TFLOP/s bf16 dense", base.memoryBandwidth / 1e9, base.peakFLOPS / 1e12)
-                      + "; \(data.runs.count) runs (SHA-256 \(data.sha256.prefix(16))…)")
+                      + "; \(data.runs.count) run\(data.runs.count == 1 ? "" : "s") (SHA-256 \(data.sha256.prefix(16))…)")
                 print(cal.table(fit: fit, loo: loo))
                 print("fitted: " + (fit.fitted.isEmpty ? "nothing" : fit.fitted.map(\.rawValue).joined(separator: ", "))
                       + (fit.atDefaults.isEmpty ? "" : "; at defaults: " + fit.atDefaults.map(\.rawValue).joined(separator: ", ")))
