@@ -202,12 +202,12 @@ final class CostModelTests: XCTestCase {
         let r12 = m.evaluate(c12, context: 24_576, batch: 1)
         let r9 = m.evaluate(c9, context: 24_576, batch: 1)
         let rq = m.evaluate(q, context: 24_576, batch: 1)
-        // 9B: vLLM's KV pool at utilisation 0.9 = ⌊0.9 × 23,686,744,637⌋ − 17,776,454,656 − 1 GiB runtime overhead
-        // = 2,467,873,693; per sequence at 24,576 tokens: 16,384 × 24,576 + 143,548,416 = 546,201,600 → ⌊4.52⌋ = 4
-        // concurrent sequences (the former static model used the paper's 19.66 GiB budget: 6)
+        // 9B: vLLM's KV pool at utilisation 0.9 = ⌊0.9 × 23,686,744,637⌋ − 17,776,454,656 − 1,023,410,176 estimated
+        // runtime overhead = 2,518,205,341; per sequence at 24,576 tokens: 16,384 × 24,576 + 143,548,416 = 546,201,600
+        // → ⌊4.61⌋ = 4 concurrent sequences (the former static model used the paper's 19.66 GiB budget: 6)
         XCTAssertEqual(r9.maxBatch, 4)
         // Qwen3-like: weights 16,381,452,288; KV/token 36 × 2 × 8 × 128 × 2 = 147,456; × 24,576 = 3,623,878,656;
-        // pool 3,862,876,061 → 1
+        // pool 4,042,837,917 → 1
         XCTAssertEqual(rq.kvBytesPerToken, 147_456)
         XCTAssertEqual(rq.maxBatch, 1)
         XCTAssertGreaterThan(r9.outputTokensPerSecond, r12.outputTokensPerSecond)

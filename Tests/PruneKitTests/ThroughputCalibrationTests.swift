@@ -62,13 +62,20 @@ final class ThroughputCalibrationTests: XCTestCase {
     func testServingConcurrencyByHand() throws {
         let m = try CostModel(hardware: HardwareProfiles.named("a10g"))
         let c9 = try NemotronHConfig.load(path: Fixtures.config9B), q = try NemotronHConfig.load(path: Fixtures.configQwen3Like)
-        // pool = ⌊0.9 × 23,686,744,637⌋ = 21,318,070,173 − weights 17,776,454,656 − 1 GiB 1,073,741,824 = 2,467,873,693
-        XCTAssertEqual(m.kvPoolBytes(c9), 2_467_873_693)
-        // per sequence at 24,576 tokens: 16,384 × 24,576 + 143,548,416 = 546,201,600 → ⌊4.52⌋ = 4
+        // runtime overhead estimate: 8192 tokens × (hidden 4480 + Mamba in_proj 2·128·80 + 2·8·128 + 128 = 22,656) × 2 bytes × 2
+        // + 256 sequences × 131,072 vocab × 4 bytes = 889,192,448 + 134,217,728 = 1,023,410,176
+        XCTAssertEqual(m.estimatedRuntimeOverheadBytes(c9), 1_023_410_176)
+        // pool = ⌊0.9 × 23,686,744,637⌋ = 21,318,070,173 − weights 17,776,454,656 − 1,023,410,176 = 2,518,205,341
+        XCTAssertEqual(m.kvPoolBytes(c9), 2_518_205_341)
+        // per sequence at 24,576 tokens: 16,384 × 24,576 + 143,548,416 = 546,201,600 → ⌊4.61⌋ = 4
         XCTAssertEqual(m.memoryConcurrency(c9), 4)
-        // Qwen3-like: 21,318,070,173 − 16,381,452,288 − 1,073,741,824 = 3,862,876,061; 147,456 × 24,576 = 3,623,878,656 → 1
-        XCTAssertEqual(m.kvPoolBytes(q), 3_862_876_061)
+        // Qwen3-like: overhead 8192 × (4096 + FFN 18,432) × 4 + 256 × 151,936 × 4 = 893,779,968;
+        // pool 21,318,070,173 − 16,381,452,288 − 893,779,968 = 4,042,837,917; 147,456 × 24,576 = 3,623,878,656 → 1
+        XCTAssertEqual(m.kvPoolBytes(q), 4_042_837_917)
         XCTAssertEqual(m.concurrency(q), 1)
+        // A given overhead replaces the estimate.
+        var o = ServingSettings(); o.runtimeOverheadBytes = 1 << 30
+        XCTAssertEqual(try CostModel(hardware: HardwareProfiles.named("a10g"), serving: o).kvPoolBytes(c9), 21_318_070_173 - 17_776_454_656 - (1 << 30))
         // max_num_seqs and the prompt count cap it; the paper's budget check is unchanged (19.66 GiB).
         var s = ServingSettings(); s.maxNumSeqs = 3
         XCTAssertEqual(try CostModel(hardware: HardwareProfiles.named("a10g"), serving: s).concurrency(c9), 3)
@@ -86,7 +93,7 @@ final class ThroughputCalibrationTests: XCTestCase {
         var s = ServingSettings(); s.numPrompts = 40
         let m = try CostModel(hardware: HardwareProfiles.named("a10g"), workload: Workload(inputLength: 1024, outputLength: 100),
                               stepOverheadSeconds: 0.002, serving: s)
-        // pool 2,467,873,693 / (16,384 × 1,124 + 143,548,416 = 161,964,032) = ⌊15.2⌋ = 15 → waves of 15, 15, 10
+        // pool 2,518,205,341 / (16,384 × 1,124 + 143,548,416 = 161,964,032) = ⌊15.5⌋ = 15 → waves of 15, 15, 10
         let b = m.concurrency(c9)
         XCTAssertEqual(b, 15)
         let full = 40 / b, rest = 40 % b
@@ -120,7 +127,9 @@ final class ThroughputCalibrationTests: XCTestCase {
         for r in fit.logResiduals { XCTAssertLessThan(abs(r), 1e-4) }
         let loo = try XCTUnwrap(try cal.leaveOneOut())
         for e in loo { XCTAssertLessThan(abs(e), 0.01) }
-        print("synthetic fit: \(fit.parameters) in \(fit.iterations) iterations; LOO max \(String(format: "%.2e", loo.map(abs).max()!))")
+        let rel = [fit.parameters.computeEfficiency / truth.computeEfficiency, fit.parameters.bandwidthEfficiency / truth.bandwidthEfficiency,
+                   fit.parameters.stepOverheadSeconds / truth.stepOverheadSeconds].map { abs($0 - 1) }
+        print("synthetic fit: \(fit.parameters) in \(fit.iterations) iterations; largest relative parameter error \(String(format: "%.2e", rel.max()!)); LOO max \(String(format: "%.2e", loo.map(abs).max()!))")
     }
 
     func testFitIsStableUnderFivePercentNoise() throws {
@@ -142,7 +151,8 @@ final class ThroughputCalibrationTests: XCTestCase {
                                      bandwidthEfficiency: min(1, fit.parameters.bandwidthEfficiency), stepOverheadSeconds: fit.parameters.stepOverheadSeconds).serve(c)!
             XCTAssertEqual(tFit.outputTokensPerSecond / tTruth.outputTokensPerSecond, 1, accuracy: 0.05, path)
         }
-        print("noisy fit (±5 %): \(fit.parameters)")
+        let worst = data.runs.indices.map { abs(cal.predict($0, fit.parameters)!.outputTokensPerSecond / exact[$0] - 1) }.max()!
+        print("noisy fit (±5 %): \(fit.parameters); largest prediction error against the noiseless runs \(String(format: "%.2f %%", worst * 100)); LOO \((try cal.leaveOneOut() ?? []).map { String(format: "%+.1f", $0 * 100) })")
     }
 
     func testFewerRunsThanParametersFitsOnlyWhatTheDataDetermines() throws {
@@ -320,5 +330,19 @@ final class ThroughputCalibrationTests: XCTestCase {
         XCTAssertEqual(r.runs.count, 1)
         XCTAssertEqual(r.runs[0].line, 3)
         XCTAssertEqual(r.runs[0].outputTokensPerSecond, 100.5)
+    }
+
+    func testRecipeServingSection() throws {
+        let base = "model: nano-9b\nhardware: a10g\nsearch_space: {num_layers: [52]}\n"
+        let r = try Recipe(yaml: base + "serving: {gpu_memory_utilization: 0.8, max_num_seqs: 2, runtime_overhead_gib: 0.5}\n", path: dir + "/r.yaml")
+        XCTAssertEqual(r.serving.gpuMemoryUtilization, 0.8)
+        XCTAssertEqual(try r.costModel().serving.maxNumSeqs, 2)
+        XCTAssertEqual(r.serving.runtimeOverheadBytes, 1 << 29)
+        XCTAssertThrowsError(try Recipe(yaml: base + "serving: {gpu_util: 0.8}\n", path: dir + "/r.yaml")) { e in
+            XCTAssertTrue("\(e)".contains("gpu_util") && "\(e)".contains("gpu_memory_utilization"), "\(e)")
+        }
+        XCTAssertThrowsError(try Recipe(yaml: base + "serving: {gpu_memory_utilization: 1.5}\n", path: dir + "/r.yaml")) { e in
+            XCTAssertTrue("\(e)".contains("serving"), "\(e)")
+        }
     }
 }

@@ -84,7 +84,8 @@ public struct SequenceMemory: Sendable, Equatable {
 /// 22.06 GiB × 0.95 − 1.3 GiB = 19.66 GiB (paper §4).
 ///
 /// **Throughput** at ISL/OSL, vLLM-style continuous batching (see ``ServingSettings`` and pruning.md §5):
-/// - KV pool `= ⌊u·gpu_memory⌋ − W − runtime overhead` (vLLM's `gpu_memory_utilization` u, default 0.9);
+/// - KV pool `= ⌊u·gpu_memory⌋ − W − runtime overhead` (vLLM's `gpu_memory_utilization` u, default 0.9; overhead
+///   given, or estimated by ``estimatedRuntimeOverheadBytes(_:)``);
 /// - concurrency `B = min(prompts, max_num_seqs, ⌊pool / (KV(ISL+OSL) + conv + SSM)⌋)`;
 /// - a wave of `b` sequences costs prefill + decode: prefill of `b·ISL` tokens in `s = ⌈b·ISL / max_num_batched_tokens⌉`
 ///   steps, `max(b·(2·P_mm·ISL + Σ_* 2·nq·d·ISL²) / (η_c·peak), s·W / (η_b·BW)) + s·τ`; then OSL − 1 decode steps,
@@ -204,9 +205,27 @@ public struct CostModel: Sendable {
 
     // MARK: - Serving memory (vLLM)
 
+    /// Estimate of vLLM's memory besides weights and KV cache, bytes: two live activations of the widest projection
+    /// for each of `max_num_batched_tokens` tokens of the profiling run, `T·(hidden + max(FFN, Mamba in_proj, 3·nq·d))·bytes_w·2`,
+    /// plus float32 logits of `max_num_seqs` sequences, `S·vocab·4`. For Nano-9B-v2 on an A10G (T 8192, S 256):
+    /// 8192 × (4480 + 22,656) × 2 × 2 + 256 × 131,072 × 4 = 1,023,410,176 bytes (0.95 GiB); CUDA graphs and non-torch
+    /// allocations (a few hundred MiB) are not included. Give ``ServingSettings/runtimeOverheadBytes`` to override.
+    public func estimatedRuntimeOverheadBytes(_ config: NemotronHConfig) -> Int {
+        let t = serving.maxNumBatchedTokens(for: hardware), seqs = serving.maxNumSeqs(for: hardware)
+        let inProj = config.count(.mamba) > 0 ? 2 * config.mambaNumHeads * config.mambaHeadDim + 2 * config.nGroups * config.ssmStateSize + config.mambaNumHeads : 0
+        let qkv = config.count(.attention) > 0 ? (config.numAttentionHeads + 2 * config.numKeyValueHeads) * config.headDim : 0
+        let ffn = config.count(.mlp) > 0 ? config.ffnHiddenSize : 0
+        return t * (config.hiddenSize + max(ffn, inProj, qkv)) * weightDType.bytes * 2 + seqs * config.vocabSize * 4
+    }
+
+    /// Runtime overhead in effect for `config`: the given figure, else the estimate.
+    public func runtimeOverheadBytes(_ config: NemotronHConfig) -> Int {
+        serving.runtimeOverheadBytes ?? estimatedRuntimeOverheadBytes(config)
+    }
+
     /// vLLM's KV-cache pool: `⌊u × gpu_memory⌋ − W − runtime overhead`, bytes (negative when the weights do not fit).
     public func kvPoolBytes(_ config: NemotronHConfig) -> Int {
-        Int((serving.gpuMemoryUtilization * Double(hardware.memoryBytes)).rounded(.down)) - weightBytes(config) - serving.runtimeOverheadBytes
+        Int((serving.gpuMemoryUtilization * Double(hardware.memoryBytes)).rounded(.down)) - weightBytes(config) - runtimeOverheadBytes(config)
     }
 
     /// Sequences whose caches at ISL+OSL fit the KV pool together (0 when not even one does). A model with no

@@ -43,15 +43,16 @@ public struct ServingSettings: Sendable, Equatable {
     /// `--max-num-batched-tokens` (prefill chunk); nil for vLLM's default (``maxNumBatchedTokens(for:)``).
     public var maxNumBatchedTokens: Int?
     /// Memory vLLM keeps besides weights and KV cache (activation peak of the profiling run, CUDA graphs, non-torch
-    /// allocations), bytes. Default 1 GiB, an assumption (vLLM logs it as "PyTorch activation peak memory" + "non_torch_memory").
-    public var runtimeOverheadBytes: Int
+    /// allocations; vLLM logs it as "PyTorch activation peak memory" + "non_torch_memory"), bytes; nil for the
+    /// estimate ``CostModel/estimatedRuntimeOverheadBytes(_:)``.
+    public var runtimeOverheadBytes: Int?
     /// Prompts in the run (`--num-prompts`); nil for the steady state of full waves (the search's workload).
     public var numPrompts: Int?
     /// Concurrency observed in the run (vLLM's "Maximum concurrency" log line), used instead of the memory model.
     public var concurrency: Int?
 
     public init(gpuMemoryUtilization: Double = 0.9, maxNumSeqs: Int? = nil, maxNumBatchedTokens: Int? = nil,
-                runtimeOverheadBytes: Int = GiB.toBytes(1.0), numPrompts: Int? = nil, concurrency: Int? = nil) {
+                runtimeOverheadBytes: Int? = nil, numPrompts: Int? = nil, concurrency: Int? = nil) {
         self.gpuMemoryUtilization = gpuMemoryUtilization; self.maxNumSeqs = maxNumSeqs
         self.maxNumBatchedTokens = maxNumBatchedTokens; self.runtimeOverheadBytes = runtimeOverheadBytes
         self.numPrompts = numPrompts; self.concurrency = concurrency
@@ -71,7 +72,7 @@ public struct ServingSettings: Sendable, Equatable {
         guard gpuMemoryUtilization > 0, gpuMemoryUtilization <= 1 else {
             throw CostError.badParameter(what: "gpu memory utilization", message: "must be in (0, 1], got \(gpuMemoryUtilization)")
         }
-        guard runtimeOverheadBytes >= 0 else { throw CostError.badParameter(what: "runtime overhead", message: "must not be negative, got \(runtimeOverheadBytes) bytes") }
+        if let r = runtimeOverheadBytes, r < 0 { throw CostError.badParameter(what: "runtime overhead", message: "must not be negative, got \(r) bytes") }
         for (n, v) in [("max_num_seqs", maxNumSeqs), ("max_num_batched_tokens", maxNumBatchedTokens), ("number of prompts", numPrompts), ("concurrency", concurrency)] {
             if let v, v <= 0 { throw CostError.nonPositive(what: n, value: "\(v)") }
             if let v, v > CostModel.maxBatch && n != "max_num_batched_tokens" { throw CostError.badParameter(what: n, message: "\(v) is beyond the supported \(CostModel.maxBatch)") }
@@ -82,7 +83,7 @@ public struct ServingSettings: Sendable, Equatable {
     public func json(for hw: HardwareProfile) -> JSONValue {
         .object([("gpu_memory_utilization", .double(gpuMemoryUtilization)), ("max_num_seqs", .int(maxNumSeqs(for: hw))),
                  ("max_num_batched_tokens", .int(maxNumBatchedTokens(for: hw))),
-                 ("runtime_overhead_gib", .double(GiB.of(runtimeOverheadBytes)))])
+                 ("runtime_overhead_gib", runtimeOverheadBytes.map { .double(GiB.of($0)) } ?? .string("estimated per model"))])
     }
 }
 

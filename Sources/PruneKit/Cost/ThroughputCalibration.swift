@@ -61,7 +61,7 @@ public struct ThroughputCalibration: Sendable {
             let fit = m.memoryConcurrency(r.config)
             let what = String(format: "KV pool %.2f GiB (%.2f × %.2f GiB − weights %.2f GiB − runtime overhead %.2f GiB), %.1f MiB per sequence at ISL+OSL = %d tokens",
                               GiB.of(m.kvPoolBytes(r.config)), m.serving.gpuMemoryUtilization, GiB.of(hardware.memoryBytes),
-                              GiB.of(m.weightBytes(r.config)), GiB.of(m.serving.runtimeOverheadBytes), Double(seq) / Double(1 << 20), r.inputLength + r.outputLength)
+                              GiB.of(m.weightBytes(r.config)), GiB.of(m.runtimeOverheadBytes(r.config)), Double(seq) / Double(1 << 20), r.inputLength + r.outputLength)
             if fit == 0 && r.concurrency == nil {
                 throw MeasurementError(file: r.file, line: r.line, message: "\(r.model) does not fit in memory on \(hardware.name) at ISL \(r.inputLength) + OSL \(r.outputLength): not one sequence fits (\(what)); check the hardware profile, --gpu-memory-utilization, dtypes, or give the run's observed `concurrency`")
             }

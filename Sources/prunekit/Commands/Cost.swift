@@ -71,8 +71,8 @@ struct CostPredict: ParsableCommand {
     @Option(help: "vLLM --max-num-batched-tokens (default: vLLM's, 8192, or 16384 on GPUs with ≥ 70 GiB).")
     var maxNumBatchedTokens: Int?
 
-    @Option(help: "Memory vLLM keeps besides weights and KV cache (activations, CUDA graphs), GiB.")
-    var runtimeOverheadGib: Double = 1.0
+    @Option(help: "Memory vLLM keeps besides weights and KV cache (activations, CUDA graphs), GiB; default: estimated per model.")
+    var runtimeOverheadGib: Double?
 
     @Option(help: "Fraction of peak FLOP/s reached (0, 1]; default: the calibrated profile's, else 0.7.")
     var computeEfficiency: Double?
@@ -90,14 +90,14 @@ struct CostPredict: ParsableCommand {
         try runReportingErrors {
             try CostModel.validate(context: context, batch: batch)
             let workload = try Workload(inputLength: isl, outputLength: osl)
-            for (n, v) in [("--reserved-gib", reservedGib), ("--runtime-overhead-gib", runtimeOverheadGib)] where !(v >= 0 && v.isFinite) {
+            for (n, v) in [("--reserved-gib", reservedGib), ("--runtime-overhead-gib", runtimeOverheadGib ?? 0)] where !(v >= 0 && v.isFinite) {
                 throw CostError.badParameter(what: n, message: "must be a non-negative number, got \(v)")
             }
             let profile = try selectProfile(hardware: hardware, hardwareFile: hardwareFile)
             let configPath = model.hasSuffix(".json") ? model : URL(fileURLWithPath: model).appendingPathComponent("config.json").path
             let config = try NemotronHConfig.load(path: configPath)
             let serving = ServingSettings(gpuMemoryUtilization: gpuMemoryUtilization, maxNumSeqs: maxNumSeqs,
-                                          maxNumBatchedTokens: maxNumBatchedTokens, runtimeOverheadBytes: GiB.toBytes(runtimeOverheadGib),
+                                          maxNumBatchedTokens: maxNumBatchedTokens, runtimeOverheadBytes: runtimeOverheadGib.map(GiB.toBytes),
                                           numPrompts: numPrompts)
             let costModel = try CostModel(hardware: profile, workload: workload, weightDType: try CostDType.parse(dtype),
                                           ssmCacheDType: try ssmDtype.map { try CostDType.parse($0) },
@@ -176,15 +176,15 @@ struct CostCalibrate: ParsableCommand {
     @Option(help: "vLLM --max-num-batched-tokens of the runs (default: vLLM's for the GPU).")
     var maxNumBatchedTokens: Int?
 
-    @Option(help: "Memory vLLM keeps besides weights and KV cache, GiB.")
-    var runtimeOverheadGib: Double = 1.0
+    @Option(help: "Memory vLLM keeps besides weights and KV cache, GiB; default: estimated per model.")
+    var runtimeOverheadGib: Double?
 
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
     func run() throws {
         try runReportingErrors {
-            guard runtimeOverheadGib >= 0, runtimeOverheadGib.isFinite else {
+            if let runtimeOverheadGib, !(runtimeOverheadGib >= 0 && runtimeOverheadGib.isFinite) {
                 throw CostError.badParameter(what: "--runtime-overhead-gib", message: "must be a non-negative number, got \(runtimeOverheadGib)")
             }
             if let out {
@@ -198,7 +198,7 @@ struct CostCalibrate: ParsableCommand {
             let data = try ServingMeasurements.load(paths: measurements, defaults: .init(model: model, inputLength: isl, outputLength: osl, dtype: dtype))
             guard !data.runs.isEmpty else { throw ValidationError("no runs in \(measurements.joined(separator: ", "))") }
             let serving = ServingSettings(gpuMemoryUtilization: gpuMemoryUtilization, maxNumBatchedTokens: maxNumBatchedTokens,
-                                          runtimeOverheadBytes: GiB.toBytes(runtimeOverheadGib))
+                                          runtimeOverheadBytes: runtimeOverheadGib.map(GiB.toBytes))
             try serving.validate()
             var base = profile
             base.calibration = nil
