@@ -345,4 +345,57 @@ final class ThroughputCalibrationTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("serving"), "\(e)")
         }
     }
+
+    // MARK: - Command line
+
+    /// The `prunekit` built next to this test bundle (debug or release).
+    var binary: String {
+        let u = Bundle(for: Self.self).bundleURL   // the .xctest bundle (macOS) or its directory (Linux)
+        return (u.pathExtension == "xctest" ? u.deletingLastPathComponent() : u).appendingPathComponent("prunekit").path
+    }
+
+    func run(_ args: [String]) throws -> (out: String, err: String, code: Int32) {
+        let p = Process(), out = Pipe(), err = Pipe()
+        p.executableURL = URL(fileURLWithPath: binary); p.arguments = args
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+    }
+
+    func testCalibrateCommandWritesAProfileThatCostUses() throws {
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("\(binary) not built") }
+        let (csv, _) = try syntheticCSV()
+        let out = dir + "/a10g-calibrated.json"
+        let r = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", out])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("runs.csv:2") && r.out.contains("leave-one-out"), r.out)
+        XCTAssertTrue(r.out.contains("calibrated: A10G fitted to 8 runs"), r.out)
+        // `prunekit cost MODEL` (the default subcommand) says which figures it uses.
+        let model = dir + "/nano-9b"
+        let plain = try run(["cost", model, "--hardware", "a10g"])
+        XCTAssertEqual(plain.code, 0, plain.err)
+        XCTAssertTrue(plain.out.contains("throughput figures") && plain.out.contains("uncalibrated defaults"), plain.out)
+        let cal = try run(["cost", model, "--hardware-file", out])
+        XCTAssertEqual(cal.code, 0, cal.err)
+        XCTAssertTrue(cal.out.contains("calibrated: A10G fitted to 8 runs"), cal.out)
+        // --out is never one of the inputs, and not overwritten without --force.
+        let again = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", out])
+        XCTAssertNotEqual(again.code, 0)
+        XCTAssertTrue(again.err.contains("--force"), again.err)
+        let onto = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", csv, "--force"])
+        XCTAssertNotEqual(onto.code, 0)
+        XCTAssertTrue(onto.err.contains("measurement files"), onto.err)
+        // One run: the warning names what stayed at its default.
+        let one = try write("one.csv", "model,isl,osl,num_prompts,output_tokens_per_second\nnano-9b,1024,1024,64,120\n")
+        let w = try run(["cost", "calibrate", one, "--hardware", "a10g"])
+        XCTAssertEqual(w.code, 0, w.err)
+        XCTAssertTrue(w.err.contains("1 run determines only bandwidth_efficiency; left at their defaults: compute_efficiency, step_overhead_ms"), w.err)
+        // A bad line: exit 2, file and line named.
+        let bad = try write("bad.csv", "model,isl,osl,num_prompts,output_tokens_per_second\nnano-9b,1024,1024,64,-3\n")
+        let b = try run(["cost", "calibrate", bad, "--hardware", "a10g"])
+        XCTAssertEqual(b.code, 2)
+        XCTAssertTrue(b.err.contains("bad.csv:2"), b.err)
+    }
 }

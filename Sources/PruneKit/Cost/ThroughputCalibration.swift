@@ -294,7 +294,10 @@ public struct ThroughputCalibration: Sendable {
                                  ("measured_output_tokens_per_second", .double(r.outputTokensPerSecond)),
                                  ("predicted_output_tokens_per_second", .double(s?.outputTokensPerSecond ?? 0)),
                                  ("error_percent", .double(errs[k] * 100)), ("log_residual", .double(fit.logResiduals[k])),
-                                 ("loo_error_percent", loo.map { .double($0[i] * 100) } ?? .null)]))
+                                 ("loo_error_percent", loo.map { .double($0[i] * 100) } ?? .null),
+                                 // TPOT is reported, not fitted: the model's mean over a full wave's decode steps.
+                                 ("measured_tpot_ms", r.tpotMs.map { .double($0) } ?? .null),
+                                 ("predicted_tpot_ms", .double((s?.meanTPOTSeconds ?? 0) * 1e3))]))
         }
         hw.calibration = HardwareCalibration(parameters: p, fitted: fit.fitted.map(\.rawValue), defaults: fit.atDefaults.map(\.rawValue),
                                              runs: fit.indices.count, rmsErrorPercent: rms, looRMSErrorPercent: looRMS, looMaxErrorPercent: looMax,
