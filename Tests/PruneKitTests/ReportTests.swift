@@ -44,7 +44,9 @@ enum MiniStudy {
         let srcMem = probe.memoryBytes(cfg, context: context, batch: batch)
         let gpu = HardwareProfile(name: "tiny-gpu (hypothetical)", memoryBytes: Int(Double(srcMem) * budgetFraction / 0.95),
                                   memoryBandwidth: 1e11, peakFLOPS: 1e13, source: "scaled to nemo-tiny for this example")
-        let cm = try CostModel(hardware: gpu, workload: workload, frameworkFraction: 0.05, reservedBytes: 0)
+        // No runtime overhead: vLLM's (tens of MiB of activations even for this model) would leave a GPU this small no KV pool.
+        let cm = try CostModel(hardware: gpu, workload: workload, frameworkFraction: 0.05, reservedBytes: 0,
+                               serving: ServingSettings(runtimeOverheadBytes: 0))
         let srcCost = cm.evaluate(cfg, context: context, batch: batch)
         let fullLogits = try heldOut.samples.map { try model.forward($0) }
 

@@ -67,7 +67,10 @@ public struct SequenceMemory: Sendable, Equatable {
 }
 
 /// The analytic cost model of pruning.md §5: exact memory of any Nemotron-H architecture at a context length and
-/// batch, the budget on a GPU, and predicted output throughput for a workload.
+/// batch against the paper's budget (the **feasibility rule**), and predicted serving throughput for a workload
+/// the way vLLM runs it (the **throughput model**). The two are separate: the budget check is the paper's
+/// (19.66 GiB on an A10G at 128k, batch 1); the throughput model sizes vLLM's KV-cache pool at
+/// `--gpu-memory-utilization`.
 ///
 /// Pure and allocation-light: ``evaluate(_:context:batch:)`` does no I/O, so an architecture search can call it
 /// for thousands of candidates.
@@ -81,19 +84,20 @@ public struct SequenceMemory: Sendable, Equatable {
 /// **Budget** (bytes): `gpu_memory × (1 − framework_fraction) − reserved`; Nano 2 on an A10G:
 /// 22.06 GiB × 0.95 − 1.3 GiB = 19.66 GiB (paper §4).
 ///
-/// **Throughput** at ISL/OSL (static batching: the batch is prefilled, then decoded together):
-/// - batch `B = ⌊(budget − W) / (KV(ISL+OSL) + conv + SSM)⌋` (0 when the weights do not fit);
-/// - prefill, compute-bound: `t_pre = B·(2·P_mm·ISL + Σ_* 2·nq·d·ISL²) / (η_c·peak)` — `P_mm` is the parameters
-///   used in matmuls (all but the input embedding lookup, unless tied), `2·nq·d·ISL²` is causal QKᵀ plus AV —
-///   or the time to read the weights once, `(W + B·(KV(ISL) + state)) / (η_b·BW)`, if larger;
-/// - decode step with `c` tokens in context (c = ISL+1 … ISL+OSL), the larger of
-///   memory-bound `(W + B·kv_tok·c + 2·B·state) / (η_b·BW)` (weights read, KV read at the current length incl. the
-///   new token's write, Mamba state read and written) and compute-bound `B·(2·P_mm + Σ_* 4·nq·d·c) / (η_c·peak)`;
-///   both are linear in `c`, so the sum over the OSL steps is taken in closed form (``sumOfMax(_:_:from:through:)``);
-/// - output tokens/s per GPU `= B·OSL / (t_pre + t_dec)`.
-/// Not modelled: SSM scan FLOPs (≈ 6·nh·P·N per token per M layer, a few % of 2·params), kernel launch overheads,
-/// continuous batching, tensor parallelism. Efficiencies `η_c`, `η_b` default to 0.7 and are meant to be fitted
-/// from measured runs.
+/// **Throughput** at ISL/OSL, vLLM-style continuous batching (see ``ServingSettings`` and pruning.md §5):
+/// - KV pool `= ⌊u·gpu_memory⌋ − W − runtime overhead` (vLLM's `gpu_memory_utilization` u, default 0.9; overhead
+///   given, or estimated by ``estimatedRuntimeOverheadBytes(_:)``);
+/// - concurrency `B = min(prompts, max_num_seqs, ⌊pool / (KV(ISL+OSL) + conv + SSM)⌋)`;
+/// - a wave of `b` sequences costs prefill + decode: prefill of `b·ISL` tokens in `s = ⌈b·ISL / max_num_batched_tokens⌉`
+///   steps, `max(b·(2·P_mm·ISL + Σ_* 2·nq·d·ISL²) / (η_c·peak), s·W / (η_b·BW)) + s·τ`; then OSL − 1 decode steps,
+///   step `k` at context `c = ISL + k`: `τ + max((W + b·kv_tok·c + 2·b·state) / (η_b·BW), b·(2·P_mm + Σ_* 4·nq·d·c) / (η_c·peak))`,
+///   summed in closed form (``sumOfMax(_:_:from:through:)``);
+/// - N prompts run as `⌊N/B⌋` waves of `B` and one of `N mod B`; output tokens/s `= N·OSL / total time`. With no
+///   prompt count (the search's workload) the steady state of full waves: `B·OSL / wave time`.
+/// `P_mm` is the parameters used in matmuls (all but the input embedding lookup, unless tied). Not modelled: SSM
+/// scan FLOPs (≈ 6·nh·P·N per token per M layer, a few % of 2·params), the overlap of chunked prefill with decode,
+/// preemption, tensor parallelism. `η_c`, `η_b` (default 0.7) and the per-step overhead `τ` (default 0) are what
+/// `prunekit cost calibrate` fits from measured runs; a profile carrying a ``HardwareCalibration`` supplies them.
 public struct CostModel: Sendable {
     public var hardware: HardwareProfile
     public var workload: Workload
@@ -107,32 +111,42 @@ public struct CostModel: Sendable {
     public var frameworkFraction: Double
     /// Memory reserved for other things (the paper keeps 1.3 GiB for a vision encoder), bytes.
     public var reservedBytes: Int
-    /// η_c: fraction of peak FLOP/s reached (0, 1].
-    public var computeEfficiency: Double
-    /// η_b: fraction of peak memory bandwidth reached (0, 1].
-    public var bandwidthEfficiency: Double
-    /// Upper limit on the batch (e.g. a server's max_num_seqs); nil for memory-limited only.
-    public var maxBatchLimit: Int?
+    /// η_c, η_b and τ used for throughput.
+    public var parameters: ThroughputParameters
+    /// How the serving runtime batches (vLLM's memory utilisation, max_num_seqs, max_num_batched_tokens…).
+    public var serving: ServingSettings
+    /// Whether ``parameters`` come from the profile's calibration (false: defaults or values given by hand).
+    public var isCalibrated: Bool
 
+    /// η_c: fraction of peak FLOP/s reached.
+    public var computeEfficiency: Double { parameters.computeEfficiency }
+    /// η_b: fraction of peak memory bandwidth reached.
+    public var bandwidthEfficiency: Double { parameters.bandwidthEfficiency }
+
+    /// Efficiencies and the step overhead default to the profile's calibration when it has one, else 0.7, 0.7, 0 s;
+    /// a value given here overrides the calibration (and the model is then not called calibrated).
     /// - Throws: ``CostError/badParameter(what:message:)`` for a fraction outside [0, 1), an efficiency outside (0, 1],
-    ///   a negative reservation or batch limit, or a budget ≤ 0 bytes.
+    ///   a negative reservation or step overhead, bad serving settings, or a budget ≤ 0 bytes.
     public init(hardware: HardwareProfile, workload: Workload = .nano2, weightDType: CostDType = .bfloat16,
                 kvCacheDType: CostDType? = nil, ssmCacheDType: CostDType? = nil,
                 frameworkFraction: Double = 0.05, reservedBytes: Int = GiB.toBytes(1.3),
-                computeEfficiency: Double = 0.7, bandwidthEfficiency: Double = 0.7, maxBatchLimit: Int? = nil) throws {
+                computeEfficiency: Double? = nil, bandwidthEfficiency: Double? = nil, stepOverheadSeconds: Double? = nil,
+                serving: ServingSettings = ServingSettings()) throws {
         guard frameworkFraction >= 0, frameworkFraction < 1 else {
             throw CostError.badParameter(what: "framework fraction", message: "must be in [0, 1), got \(frameworkFraction)")
         }
         guard reservedBytes >= 0 else { throw CostError.badParameter(what: "reserved memory", message: "must not be negative, got \(reservedBytes) bytes") }
-        for (n, e) in [("compute efficiency", computeEfficiency), ("bandwidth efficiency", bandwidthEfficiency)] where !(e > 0 && e <= 1) {
-            throw CostError.badParameter(what: n, message: "must be in (0, 1], got \(e)")
-        }
-        if let m = maxBatchLimit, m <= 0 { throw CostError.nonPositive(what: "batch limit", value: "\(m)") }
+        let base = hardware.calibration?.parameters ?? ThroughputParameters()
+        let p = ThroughputParameters(computeEfficiency: computeEfficiency ?? base.computeEfficiency,
+                                     bandwidthEfficiency: bandwidthEfficiency ?? base.bandwidthEfficiency,
+                                     stepOverheadSeconds: stepOverheadSeconds ?? base.stepOverheadSeconds)
+        try p.validate()
+        try serving.validate()
         self.hardware = hardware; self.workload = workload; self.weightDType = weightDType
         self.kvCacheDType = kvCacheDType ?? weightDType; self.ssmCacheDTypeOverride = ssmCacheDType
         self.frameworkFraction = frameworkFraction; self.reservedBytes = reservedBytes
-        self.computeEfficiency = computeEfficiency; self.bandwidthEfficiency = bandwidthEfficiency
-        self.maxBatchLimit = maxBatchLimit
+        self.parameters = p; self.serving = serving
+        self.isCalibrated = hardware.calibration != nil && computeEfficiency == nil && bandwidthEfficiency == nil && stepOverheadSeconds == nil
         guard budgetBytes > 0 else {
             throw CostError.badParameter(what: "memory budget", message: String(format: "%.2f GiB × (1 − %.3f) − %.2f GiB reserved leaves nothing",
                                                                                GiB.of(hardware.memoryBytes), frameworkFraction, GiB.of(reservedBytes)))
@@ -142,6 +156,14 @@ public struct CostModel: Sendable {
     /// `gpu_memory × (1 − framework_fraction) − reserved`, bytes (rounded down to a byte before subtracting).
     public var budgetBytes: Int {
         Int((Double(hardware.memoryBytes) * (1 - frameworkFraction)).rounded(.down)) - reservedBytes
+    }
+
+    /// One line saying where the throughput figures come from: the calibrated profile and its fit error, or defaults.
+    public var throughputBasis: String {
+        if isCalibrated, let c = hardware.calibration { return "calibrated: \(c.summary(profile: hardware.name))" }
+        if hardware.calibration != nil { return "calibration of \(hardware.name) overridden by hand: " + parameters.description }
+        if parameters == ThroughputParameters() { return "uncalibrated defaults (\(parameters.description)); fit them with `prunekit cost calibrate`" }
+        return "uncalibrated, given by hand: " + parameters.description
     }
 
     /// Checks a context length and batch given by a user.
@@ -182,18 +204,47 @@ public struct CostModel: Sendable {
         satAdd(weightBytes(config), satMul(batch, sequenceMemory(config).bytes(context: context)))
     }
 
-    /// The largest batch whose memory at ISL+OSL fits the budget (0 if the weights alone do not fit).
-    public func maxBatch(_ config: NemotronHConfig) -> Int {
-        maxBatch(weightBytes: weightBytes(config), perSequence: sequenceMemory(config).bytes(context: workload.totalLength))
+    // MARK: - Serving memory (vLLM)
+
+    /// Estimate of vLLM's memory besides weights and KV cache, bytes: two live activations of the widest projection
+    /// for each of `max_num_batched_tokens` tokens of the profiling run, `T·(hidden + max(FFN, Mamba in_proj, 3·nq·d))·bytes_w·2`,
+    /// plus float32 logits of `max_num_seqs` sequences, `S·vocab·4`. For Nano-9B-v2 on an A10G (T 8192, S 256):
+    /// 8192 × (4480 + 22,656) × 2 × 2 + 256 × 131,072 × 4 = 1,023,410,176 bytes (0.95 GiB); CUDA graphs and non-torch
+    /// allocations (a few hundred MiB) are not included. Give ``ServingSettings/runtimeOverheadBytes`` to override.
+    public func estimatedRuntimeOverheadBytes(_ config: NemotronHConfig) -> Int {
+        let t = serving.maxNumBatchedTokens(for: hardware), seqs = serving.maxNumSeqs(for: hardware)
+        let inProj = config.count(.mamba) > 0 ? 2 * config.mambaNumHeads * config.mambaHeadDim + 2 * config.nGroups * config.ssmStateSize + config.mambaNumHeads : 0
+        let qkv = config.count(.attention) > 0 ? (config.numAttentionHeads + 2 * config.numKeyValueHeads) * config.headDim : 0
+        let ffn = config.count(.mlp) > 0 ? config.ffnHiddenSize : 0
+        return t * (config.hiddenSize + max(ffn, inProj, qkv)) * weightDType.bytes * 2 + seqs * config.vocabSize * 4
     }
 
-    private func maxBatch(weightBytes w: Int, perSequence s: Int) -> Int {
-        let free = budgetBytes - w
-        guard free >= 0 else { return 0 }
-        // A model with no caches at all (MLP-only) is not limited by memory; fall back to the limit or 1.
-        guard s > 0 else { return maxBatchLimit ?? 1 }
-        let b = free / s
-        return maxBatchLimit.map { min(b, $0) } ?? b
+    /// Runtime overhead in effect for `config`: the given figure, else the estimate.
+    public func runtimeOverheadBytes(_ config: NemotronHConfig) -> Int {
+        serving.runtimeOverheadBytes ?? estimatedRuntimeOverheadBytes(config)
+    }
+
+    /// vLLM's KV-cache pool: `⌊u × gpu_memory⌋ − W − runtime overhead`, bytes (negative when the weights do not fit).
+    public func kvPoolBytes(_ config: NemotronHConfig) -> Int {
+        Int((serving.gpuMemoryUtilization * Double(hardware.memoryBytes)).rounded(.down)) - weightBytes(config) - runtimeOverheadBytes(config)
+    }
+
+    /// Sequences whose caches at ISL+OSL fit the KV pool together (0 when not even one does). A model with no
+    /// caches at all (MLP-only) is not limited by memory: max_num_seqs.
+    public func memoryConcurrency(_ config: NemotronHConfig) -> Int {
+        let pool = kvPoolBytes(config)
+        guard pool > 0 else { return 0 }
+        let s = sequenceMemory(config).bytes(context: workload.totalLength)
+        guard s > 0 else { return serving.maxNumSeqs(for: hardware) }
+        return pool / s
+    }
+
+    /// Concurrent sequences vLLM runs: `min(prompts, max_num_seqs, memory)`, or the forced ``ServingSettings/concurrency``.
+    public func concurrency(_ config: NemotronHConfig) -> Int {
+        if let forced = serving.concurrency { return serving.numPrompts.map { min($0, forced) } ?? forced }
+        var b = min(memoryConcurrency(config), serving.maxNumSeqs(for: hardware))
+        if let n = serving.numPrompts { b = min(b, n) }
+        return b
     }
 
     // MARK: - Throughput (pruning.md §5)
@@ -208,19 +259,27 @@ public struct CostModel: Sendable {
         config.count(.attention) * config.numAttentionHeads * config.headDim
     }
 
-    /// Prefill time of `batch` prompts of ISL tokens, seconds (see the type's documentation).
-    public func prefillSeconds(_ config: NemotronHConfig, batch: Int) -> Double {
-        let isl = Double(workload.inputLength), b = Double(batch)
-        let flops = b * (2 * Double(Self.matmulParameters(config)) * isl + 2 * Double(Self.attentionWidth(config)) * isl * isl)
-        let seq = sequenceMemory(config)
-        let bytes = Double(weightBytes(config)) + b * Double(seq.bytes(context: workload.inputLength))
-        return max(flops / (computeEfficiency * hardware.peakFLOPS), bytes / (bandwidthEfficiency * hardware.memoryBandwidth))
+    /// Prefill steps for `batch` prompts: ⌈batch·ISL / max_num_batched_tokens⌉ (chunked prefill).
+    public func prefillSteps(batch: Int) -> Int {
+        let t = serving.maxNumBatchedTokens(for: hardware)
+        return (batch * workload.inputLength + t - 1) / t
     }
 
-    /// Per-step decode time as two lines in the context length c, seconds: memory-bound and compute-bound.
+    /// Prefill time of `batch` prompts of ISL tokens, seconds (see the type's documentation).
+    public func prefillSeconds(_ config: NemotronHConfig, batch: Int) -> Double {
+        let isl = Double(workload.inputLength), b = Double(batch), steps = Double(prefillSteps(batch: batch))
+        let flops = b * (2 * Double(Self.matmulParameters(config)) * isl + 2 * Double(Self.attentionWidth(config)) * isl * isl)
+        let seq = sequenceMemory(config)
+        let bytes = steps * Double(weightBytes(config)) + b * Double(seq.bytes(context: workload.inputLength))
+        return max(flops / (parameters.computeEfficiency * hardware.peakFLOPS), bytes / (parameters.bandwidthEfficiency * hardware.memoryBandwidth))
+            + steps * parameters.stepOverheadSeconds
+    }
+
+    /// Per-step decode time as two lines in the context length c, seconds: memory-bound and compute-bound
+    /// (the step overhead τ is not included).
     public func decodeStepLines(_ config: NemotronHConfig, batch: Int) -> (memory: Line, compute: Line) {
         let b = Double(batch), seq = sequenceMemory(config)
-        let bw = bandwidthEfficiency * hardware.memoryBandwidth, fl = computeEfficiency * hardware.peakFLOPS
+        let bw = parameters.bandwidthEfficiency * hardware.memoryBandwidth, fl = parameters.computeEfficiency * hardware.peakFLOPS
         let memory = Line(intercept: (Double(weightBytes(config)) + 2 * b * Double(seq.mambaStateBytes)) / bw,
                           slope: b * Double(seq.kvBytesPerToken) / bw)
         let compute = Line(intercept: b * 2 * Double(Self.matmulParameters(config)) / fl,
@@ -228,10 +287,35 @@ public struct CostModel: Sendable {
         return (memory, compute)
     }
 
-    /// Decode time of `batch` sequences for OSL steps, the context growing from ISL+1 to ISL+OSL tokens, seconds.
+    /// Decode time of `batch` sequences: OSL − 1 steps (prefill emits the first token), the context growing from
+    /// ISL+1 to ISL+OSL−1 tokens, each step `τ + max(memory, compute)`, seconds.
     public func decodeSeconds(_ config: NemotronHConfig, batch: Int) -> Double {
         let (m, c) = decodeStepLines(config, batch: batch)
-        return Self.sumOfMax(m, c, from: workload.inputLength + 1, through: workload.totalLength)
+        let lo = workload.inputLength + 1, hi = workload.totalLength - 1
+        return Self.sumOfMax(m, c, from: lo, through: hi) + Double(max(0, hi - lo + 1)) * parameters.stepOverheadSeconds
+    }
+
+    /// Predicted serving of the workload (see the type's documentation); nil when not one sequence fits.
+    public func serve(_ config: NemotronHConfig) -> ServingPrediction? {
+        let b = concurrency(config)
+        guard b > 0 else { return nil }
+        let p = prefillSeconds(config, batch: b), d = decodeSeconds(config, batch: b)
+        let osl = Double(workload.outputLength), isl = Double(workload.inputLength)
+        let steps = Double(max(0, workload.outputLength - 1))
+        let tpot = steps > 0 ? d / steps : 0
+        guard let n = serving.numPrompts else {
+            let t = p + d
+            return ServingPrediction(concurrency: b, prompts: nil, prefillSeconds: p, decodeSeconds: d, totalSeconds: t,
+                                     outputTokensPerSecond: Double(b) * osl / t, totalTokensPerSecond: Double(b) * (isl + osl) / t,
+                                     meanTPOTSeconds: tpot)
+        }
+        let full = n / b, rest = n % b
+        var pre = Double(full) * p, dec = Double(full) * d
+        if rest > 0 { pre += prefillSeconds(config, batch: rest); dec += decodeSeconds(config, batch: rest) }
+        let t = pre + dec
+        return ServingPrediction(concurrency: b, prompts: n, prefillSeconds: pre, decodeSeconds: dec, totalSeconds: t,
+                                 outputTokensPerSecond: Double(n) * osl / t, totalTokensPerSecond: Double(n) * (isl + osl) / t,
+                                 meanTPOTSeconds: tpot)
     }
 
     /// `a + b·c`: a per-step time as a function of the context length c.
@@ -267,28 +351,24 @@ public struct CostModel: Sendable {
 
     // MARK: - Everything at once
 
-    /// Memory of `config` at `context` tokens × `batch` against the budget, and predicted throughput for the workload
-    /// at the largest batch that fits. Pure; no I/O. `context` and `batch` must be positive (see ``validate(context:batch:)``).
+    /// Memory of `config` at `context` tokens × `batch` against the budget, and predicted serving throughput for the
+    /// workload. Pure; no I/O. `context` and `batch` must be positive (see ``validate(context:batch:)``).
     public func evaluate(_ config: NemotronHConfig, context: Int, batch: Int) -> CostReport {
         precondition(context > 0 && batch > 0, "context and batch must be positive; check with CostModel.validate")
         let params = config.parameterCount
         let w = satMul(params, weightDType.bytes)
         let seq = sequenceMemory(config)
         let memory = satAdd(w, satMul(batch, seq.bytes(context: context)))
-        let budget = budgetBytes
-        let b = maxBatch(weightBytes: w, perSequence: seq.bytes(context: workload.totalLength))
-        var prefill: Double? = nil, decode: Double? = nil, tps = 0.0
-        if b > 0 {
-            let p = prefillSeconds(config, batch: b), d = decodeSeconds(config, batch: b)
-            prefill = p; decode = d
-            tps = Double(b) * Double(workload.outputLength) / (p + d)
-        }
+        let s = serve(config)
         return CostReport(hardware: hardware.name, workload: workload, weightDType: weightDType, kvCacheDType: kvCacheDType,
                           ssmCacheDType: ssmCacheDType(for: config), context: context, batch: batch,
                           parameters: params, weightBytes: w, kvBytesPerToken: seq.kvBytesPerToken,
                           convStateBytes: seq.convStateBytes, ssmStateBytes: seq.ssmStateBytes,
-                          memoryBytes: memory, budgetBytes: budget, maxBatch: b,
-                          prefillSeconds: prefill, decodeSeconds: decode, outputTokensPerSecond: tps)
+                          memoryBytes: memory, budgetBytes: budgetBytes, maxBatch: s?.concurrency ?? 0,
+                          prefillSeconds: s?.prefillSeconds, decodeSeconds: s?.decodeSeconds,
+                          outputTokensPerSecond: s?.outputTokensPerSecond ?? 0,
+                          kvPoolBytes: kvPoolBytes(config), serving: serving, throughputParameters: parameters,
+                          throughputBasis: throughputBasis, calibrated: isCalibrated)
     }
 
     /// Throws when `report` does not fit its budget.

@@ -26,14 +26,24 @@ public struct CostReport: Sendable, Equatable {
     public var memoryBytes: Int
     /// gpu_memory × (1 − framework_fraction) − reserved.
     public var budgetBytes: Int
-    /// Largest batch that fits the budget at ISL+OSL (0 if the weights alone do not fit).
+    /// Concurrent sequences of the serving model at ISL+OSL: min(prompts, max_num_seqs, what fits the KV pool)
+    /// (0 if not one sequence fits).
     public var maxBatch: Int
-    /// Prefill time of `maxBatch` prompts, seconds (nil when `maxBatch` is 0).
+    /// Prefill time of the workload's waves, seconds (nil when `maxBatch` is 0).
     public var prefillSeconds: Double?
-    /// Decode time of OSL steps at `maxBatch`, seconds (nil when `maxBatch` is 0).
+    /// Decode time of the workload's waves, seconds (nil when `maxBatch` is 0).
     public var decodeSeconds: Double?
-    /// maxBatch × OSL / (prefill + decode): predicted output tokens/s per GPU (0 when nothing fits).
+    /// Predicted output tokens/s per GPU (0 when nothing fits).
     public var outputTokensPerSecond: Double
+    /// vLLM's KV-cache pool: ⌊u × gpu_memory⌋ − weights − runtime overhead (negative when the weights do not fit).
+    public var kvPoolBytes: Int
+    /// Serving settings and throughput parameters the prediction used.
+    public var serving: ServingSettings
+    public var throughputParameters: ThroughputParameters
+    /// Where the throughput figures come from (calibrated profile and its error, or defaults); see ``CostModel/throughputBasis``.
+    public var throughputBasis: String
+    /// Whether the throughput parameters come from a calibrated profile.
+    public var calibrated: Bool
 
     /// Conv + SSM state of one sequence.
     public var mambaStateBytes: Int { convStateBytes + ssmStateBytes }
@@ -48,13 +58,16 @@ public struct CostReport: Sendable, Equatable {
     public init(hardware: String, workload: Workload, weightDType: CostDType, kvCacheDType: CostDType, ssmCacheDType: CostDType,
                 context: Int, batch: Int, parameters: Int, weightBytes: Int, kvBytesPerToken: Int, convStateBytes: Int,
                 ssmStateBytes: Int, memoryBytes: Int, budgetBytes: Int, maxBatch: Int, prefillSeconds: Double?,
-                decodeSeconds: Double?, outputTokensPerSecond: Double) {
+                decodeSeconds: Double?, outputTokensPerSecond: Double, kvPoolBytes: Int = 0,
+                serving: ServingSettings = ServingSettings(), throughputParameters: ThroughputParameters = ThroughputParameters(),
+                throughputBasis: String = "", calibrated: Bool = false) {
         self.hardware = hardware; self.workload = workload; self.weightDType = weightDType; self.kvCacheDType = kvCacheDType
         self.ssmCacheDType = ssmCacheDType; self.context = context; self.batch = batch; self.parameters = parameters
         self.weightBytes = weightBytes; self.kvBytesPerToken = kvBytesPerToken; self.convStateBytes = convStateBytes
         self.ssmStateBytes = ssmStateBytes; self.memoryBytes = memoryBytes; self.budgetBytes = budgetBytes
         self.maxBatch = maxBatch; self.prefillSeconds = prefillSeconds; self.decodeSeconds = decodeSeconds
-        self.outputTokensPerSecond = outputTokensPerSecond
+        self.outputTokensPerSecond = outputTokensPerSecond; self.kvPoolBytes = kvPoolBytes; self.serving = serving
+        self.throughputParameters = throughputParameters; self.throughputBasis = throughputBasis; self.calibrated = calibrated
     }
 
     /// The report as JSON: exact byte counts plus GiB figures for reading.
@@ -79,9 +92,16 @@ public struct CostReport: Sendable, Equatable {
             ])),
             ("throughput", .object([
                 ("input_length", .int(workload.inputLength)), ("output_length", .int(workload.outputLength)),
+                ("num_prompts", serving.numPrompts.map { .int($0) } ?? .null),
+                ("gpu_memory_utilization", .double(serving.gpuMemoryUtilization)),
+                ("kv_pool_bytes", .int(kvPoolBytes)), ("kv_pool_gib", .double(GiB.of(kvPoolBytes))),
                 ("max_batch", .int(maxBatch)),
                 ("prefill_seconds", opt(prefillSeconds)), ("decode_seconds", opt(decodeSeconds)),
                 ("output_tokens_per_second", .double(outputTokensPerSecond)),
+                ("compute_efficiency", .double(throughputParameters.computeEfficiency)),
+                ("bandwidth_efficiency", .double(throughputParameters.bandwidthEfficiency)),
+                ("step_overhead_ms", .double(throughputParameters.stepOverheadSeconds * 1e3)),
+                ("calibrated", .bool(calibrated)), ("basis", .string(throughputBasis)),
             ])),
         ])
     }
@@ -105,15 +125,18 @@ public struct CostReport: Sendable, Equatable {
             ("budget", g(budgetBytes)),
             ("fits", fits ? "yes (slack \(g(slackBytes)))" : "NO (short by \(g(-slackBytes)))"),
             ("workload ISL / OSL", "\(n(workload.inputLength)) / \(n(workload.outputLength)) tokens"),
-            ("largest batch at ISL+OSL", "\(maxBatch)"),
+            ("KV pool at utilisation \(serving.gpuMemoryUtilization)", g(kvPoolBytes)),
+            ("concurrent sequences at ISL+OSL", "\(maxBatch)"),
         ]
+        let what = serving.numPrompts.map { "\(n($0)) prompts" } ?? "one wave"
         if let p = prefillSeconds, let d = decodeSeconds {
-            rows += [("prefill (batch \(maxBatch))", String(format: "%.2f s", p)),
-                     ("decode (batch \(maxBatch))", String(format: "%.2f s", d)),
+            rows += [("prefill (\(what))", String(format: "%.2f s", p)),
+                     ("decode (\(what))", String(format: "%.2f s", d)),
                      ("output tokens/s per GPU", String(format: "%.2f", outputTokensPerSecond))]
         } else {
-            rows.append(("output tokens/s per GPU", "0 (the weights do not fit the budget)"))
+            rows.append(("output tokens/s per GPU", "0 (not one sequence fits the KV pool at ISL+OSL)"))
         }
+        rows.append(("throughput figures", throughputBasis))
         let w = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }

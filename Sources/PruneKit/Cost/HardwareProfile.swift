@@ -17,10 +17,14 @@ public struct HardwareProfile: Sendable, Equatable {
     public var peakFLOPS: Double
     /// Where the figures come from, and what is unverified.
     public var source: String
+    /// Throughput parameters fitted to measured runs (`prunekit cost calibrate`); nil for an uncalibrated profile.
+    public var calibration: HardwareCalibration?
 
-    public init(name: String, aliases: [String] = [], memoryBytes: Int, memoryBandwidth: Double, peakFLOPS: Double, source: String = "") {
+    public init(name: String, aliases: [String] = [], memoryBytes: Int, memoryBandwidth: Double, peakFLOPS: Double, source: String = "",
+                calibration: HardwareCalibration? = nil) {
         self.name = name; self.aliases = aliases; self.memoryBytes = memoryBytes
         self.memoryBandwidth = memoryBandwidth; self.peakFLOPS = peakFLOPS; self.source = source
+        self.calibration = calibration
     }
 
     /// Whether `query` names this profile (case-insensitive, name or alias).
@@ -34,11 +38,12 @@ public struct HardwareProfile: Sendable, Equatable {
         .object([("name", .string(name)), ("aliases", .array(aliases.map { .string($0) })),
                  ("memory_bytes", .int(memoryBytes)), ("memory_gib", .double(GiB.of(memoryBytes))),
                  ("memory_bandwidth_gbps", .double(memoryBandwidth / 1e9)), ("bf16_dense_tflops", .double(peakFLOPS / 1e12)),
-                 ("source", .string(source))])
+                 ("source", .string(source))] + (calibration.map { [("calibration", $0.json)] } ?? []))
     }
 
     /// Reads one profile object: `name`, optional `aliases`, one of `memory_bytes` / `memory_gib` (2³⁰) /
-    /// `memory_gb` (10⁹), `memory_bandwidth_gbps` (10⁹ bytes/s), `bf16_dense_tflops` (10¹² FLOP/s), optional `source`.
+    /// `memory_gb` (10⁹), `memory_bandwidth_gbps` (10⁹ bytes/s), `bf16_dense_tflops` (10¹² FLOP/s), optional `source`,
+    /// optional `calibration` (``HardwareCalibration``).
     /// - Throws: ``CostError/badHardwareFile(file:message:)`` naming the profile and key.
     public init(json: JSONValue, file: String) throws {
         guard json.objectValue != nil else { throw CostError.badHardwareFile(file: file, message: "a profile is not a JSON object") }
@@ -70,7 +75,8 @@ public struct HardwareProfile: Sendable, Equatable {
                   memoryBytes: memory,
                   memoryBandwidth: try required("memory_bandwidth_gbps") * 1e9,
                   peakFLOPS: try required("bf16_dense_tflops") * 1e12,
-                  source: json["source"]?.stringValue ?? "")
+                  source: json["source"]?.stringValue ?? "",
+                  calibration: try json["calibration"].flatMap { $0.isNull ? nil : try HardwareCalibration(json: $0, file: file, profile: name) })
     }
 }
 
@@ -136,4 +142,87 @@ public enum HardwareProfiles {
 
     /// A built-in profile by name (case-insensitive), e.g. `a10g`, `h100-sxm`.
     public static func named(_ name: String) throws -> HardwareProfile { try named(name, in: builtIn()) }
+}
+
+/// The result of fitting the throughput model to measured serving runs (`prunekit cost calibrate`, pruning.md §5),
+/// stored in a profile under `calibration`.
+///
+/// ```json
+/// "calibration": {"compute_efficiency": 0.61, "bandwidth_efficiency": 0.83, "step_overhead_ms": 2.9,
+///                  "fitted": ["compute_efficiency", "bandwidth_efficiency", "step_overhead_ms"], "defaults": [],
+///                  "runs": 6, "rms_error_percent": 1.8, "loo_rms_error_percent": 3.0, "loo_max_error_percent": 5.2,
+///                  "measurements_sha256": "…", "serving": {…}, "residuals": [{…}, …]}
+/// ```
+public struct HardwareCalibration: Sendable, Equatable {
+    /// The fitted η_c, η_b, τ (those not fitted are at their defaults).
+    public var parameters: ThroughputParameters
+    /// Names of the fitted parameters and of those left at their defaults (`compute_efficiency`,
+    /// `bandwidth_efficiency`, `step_overhead_ms`).
+    public var fitted: [String]
+    public var defaults: [String]
+    /// Number of runs fitted.
+    public var runs: Int
+    /// Root mean square of predicted / measured − 1 over the runs, percent.
+    public var rmsErrorPercent: Double
+    /// Leave-one-out: RMS and largest |predicted / measured − 1| of each run predicted by a fit to the others, percent
+    /// (nil with a single run).
+    public var looRMSErrorPercent: Double?
+    public var looMaxErrorPercent: Double?
+    /// SHA-256 (hex) of the measurement files' bytes, in the order read.
+    public var measurementsSHA256: String
+    /// Serving settings and per-run residuals as written (kept for the record; not used in predictions).
+    public var serving: JSONValue
+    public var residuals: JSONValue
+
+    public init(parameters: ThroughputParameters, fitted: [String], defaults: [String], runs: Int, rmsErrorPercent: Double,
+                looRMSErrorPercent: Double?, looMaxErrorPercent: Double?, measurementsSHA256: String,
+                serving: JSONValue = .null, residuals: JSONValue = .array([])) {
+        self.parameters = parameters; self.fitted = fitted; self.defaults = defaults; self.runs = runs
+        self.rmsErrorPercent = rmsErrorPercent; self.looRMSErrorPercent = looRMSErrorPercent
+        self.looMaxErrorPercent = looMaxErrorPercent; self.measurementsSHA256 = measurementsSHA256
+        self.serving = serving; self.residuals = residuals
+    }
+
+    /// One line: what was fitted and how well, e.g. "A10G fitted to 6 runs (η_c 0.610, …); RMS error 1.8 %,
+    /// leave-one-out 3.0 % (max 5.2 %)".
+    public func summary(profile: String) -> String {
+        var s = "\(profile) fitted to \(runs) run\(runs == 1 ? "" : "s") (\(parameters.description)); RMS error " + String(format: "%.1f %%", rmsErrorPercent)
+        if let l = looRMSErrorPercent, let m = looMaxErrorPercent { s += String(format: ", leave-one-out %.1f %% (max %.1f %%)", l, m) }
+        if !defaults.isEmpty { s += "; at defaults: " + defaults.joined(separator: ", ") }
+        return s
+    }
+
+    public var json: JSONValue {
+        func opt(_ d: Double?) -> JSONValue { d.map { .double($0) } ?? .null }
+        return .object([("compute_efficiency", .double(parameters.computeEfficiency)),
+                        ("bandwidth_efficiency", .double(parameters.bandwidthEfficiency)),
+                        ("step_overhead_ms", .double(parameters.stepOverheadSeconds * 1e3)),
+                        ("fitted", .array(fitted.map { .string($0) })), ("defaults", .array(defaults.map { .string($0) })),
+                        ("runs", .int(runs)), ("rms_error_percent", .double(rmsErrorPercent)),
+                        ("loo_rms_error_percent", opt(looRMSErrorPercent)), ("loo_max_error_percent", opt(looMaxErrorPercent)),
+                        ("measurements_sha256", .string(measurementsSHA256)), ("serving", serving), ("residuals", residuals)])
+    }
+
+    /// Reads a `calibration` object.
+    /// - Throws: ``CostError/badHardwareFile(file:message:)`` naming the profile and key.
+    public init(json: JSONValue, file: String, profile: String) throws {
+        func bad(_ m: String) -> CostError { .badHardwareFile(file: file, message: "profile \"\(profile)\": calibration: \(m)") }
+        guard json.objectValue != nil else { throw bad("not a JSON object") }
+        func number(_ k: String, required: Bool = true) throws -> Double? {
+            guard let v = json[k], !v.isNull else { if required { throw bad("missing \"\(k)\"") }; return nil }
+            guard let d = v.doubleValue, d.isFinite, d >= 0 else { throw bad("\"\(k)\" must be a non-negative number") }
+            return d
+        }
+        let p = ThroughputParameters(computeEfficiency: try number("compute_efficiency")!, bandwidthEfficiency: try number("bandwidth_efficiency")!,
+                                     stepOverheadSeconds: try number("step_overhead_ms")! / 1e3)
+        do { try p.validate() } catch { throw bad("\(error)") }
+        self.init(parameters: p,
+                  fitted: (json["fitted"]?.arrayValue ?? []).compactMap(\.stringValue),
+                  defaults: (json["defaults"]?.arrayValue ?? []).compactMap(\.stringValue),
+                  runs: json["runs"]?.intValue ?? 0, rmsErrorPercent: try number("rms_error_percent")!,
+                  looRMSErrorPercent: try number("loo_rms_error_percent", required: false),
+                  looMaxErrorPercent: try number("loo_max_error_percent", required: false),
+                  measurementsSHA256: json["measurements_sha256"]?.stringValue ?? "",
+                  serving: json["serving"] ?? .null, residuals: json["residuals"] ?? .array([]))
+    }
 }

@@ -16,6 +16,8 @@ import Yams
 /// hardware_file: my-gpus.json                # optional extra profiles (hardware.json format)
 /// budget: {context: 131072, batch: 1, framework_fraction: 0.05, reserved_gib: 1.3}
 /// workload: {isl: 8192, osl: 16384}
+/// serving: {gpu_memory_utilization: 0.9}     # optional vLLM settings of the throughput model (pruning.md §5):
+///                                            # also max_num_seqs, max_num_batched_tokens, runtime_overhead_gib
 /// dtype: bf16
 /// search_space:                              # each a list, a single value, or {min, max, step}
 ///   num_layers: [52, 54, 56]
@@ -73,6 +75,8 @@ public struct Recipe: Sendable {
     /// Reserved memory, GiB (2³⁰ bytes).
     public var reservedGiB: Double
     public var workload: Workload
+    /// vLLM settings of the throughput model (`serving:`); defaults are vLLM's.
+    public var serving: ServingSettings
     public var weightDType: CostDType
     public var space: SearchSpace
     /// Hidden sizes and FFN sizes are rounded to multiples of these (Model Optimizer: 256 and 512).
@@ -104,12 +108,21 @@ public struct Recipe: Sendable {
         return ((baseDirectory as NSString).appendingPathComponent(p) as NSString).standardizingPath
     }
 
-    /// The cost model of this recipe (hardware, workload, dtype, budget).
+    /// The hardware as studies, leaderboards and reports show it: the profile name and whether its throughput
+    /// figures are calibrated (with the fit's leave-one-out error) or uncalibrated defaults.
+    public var hardwareDescription: String {
+        guard let c = hardware.calibration else { return "\(hardware.name) (throughput uncalibrated: default efficiencies)" }
+        let err = c.looRMSErrorPercent.map { String(format: "leave-one-out error %.1f %%", $0) } ?? String(format: "RMS error %.1f %%", c.rmsErrorPercent)
+        return "\(hardware.name) (throughput calibrated on \(c.runs) runs, \(err))"
+    }
+
+    /// The cost model of this recipe (hardware, workload, dtype, budget; a calibrated profile from `hardware_file`
+    /// supplies the throughput parameters).
     /// - Throws: ``SearchError/badRecipe(file:message:)`` naming the budget keys when they leave no memory.
     public func costModel() throws -> CostModel {
         do {
             return try CostModel(hardware: hardware, workload: workload, weightDType: weightDType, frameworkFraction: frameworkFraction,
-                                 reservedBytes: GiB.toBytes(reservedGiB))
+                                 reservedBytes: GiB.toBytes(reservedGiB), serving: serving)
         } catch let e as CostError {
             throw SearchError.badRecipe(file: path, message: "budget: reserved_gib \(reservedGiB) and framework_fraction \(frameworkFraction) on \(hardware.name): \(e)")
         }
@@ -134,12 +147,13 @@ public struct Recipe: Sendable {
     /// Most values one search-space dimension may list or expand a {min, max, step} range to.
     public static let maxChoices = 100_000
 
-    static let topKeys = ["model", "calibration", "heldout", "hardware", "hardware_file", "budget", "workload", "dtype",
+    static let topKeys = ["model", "calibration", "heldout", "hardware", "hardware_file", "budget", "workload", "serving", "dtype",
                           "search_space", "snap", "limits", "top_k", "selection", "target_params", "strategy", "metrics",
                           "objective", "layer_ranking", "seed"]
     static let dataKeys = ["file", "samples", "seq_len"]
     static let budgetKeys = ["context", "batch", "framework_fraction", "reserved_gib"]
     static let workloadKeys = ["isl", "osl"]
+    static let servingKeys = ["gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "runtime_overhead_gib"]
     static let spaceKeys = ["num_layers", "hidden_size", "ffn_hidden_size", "mamba_num_heads", "mamba_head_dim", "num_attention_heads"]
     static let snapKeys = ["hidden_size", "ffn_hidden_size"]
     static let limitKeys = ["max_width_pruning", "max_depth_pruning"]
@@ -202,6 +216,12 @@ public struct Recipe: Sendable {
         let wl = try top["workload"].map { try r.mapping($0, section: "workload", allowed: Self.workloadKeys) } ?? [:]
         workload = try Workload(inputLength: r.int(wl, "isl", section: "workload", positive: true) ?? 8192,
                                 outputLength: r.int(wl, "osl", section: "workload", positive: true) ?? 16384)
+        let sv = try top["serving"].map { try r.mapping($0, section: "serving", allowed: Self.servingKeys) } ?? [:]
+        serving = ServingSettings(gpuMemoryUtilization: try r.double(sv, "gpu_memory_utilization", section: "serving") ?? 0.9,
+                                  maxNumSeqs: try r.int(sv, "max_num_seqs", section: "serving", positive: true),
+                                  maxNumBatchedTokens: try r.int(sv, "max_num_batched_tokens", section: "serving", positive: true),
+                                  runtimeOverheadBytes: try r.double(sv, "runtime_overhead_gib", section: "serving").map(GiB.toBytes))
+        do { try serving.validate() } catch { throw SearchError.badRecipe(file: r.file, message: "serving: \(error)") }
         let dt = try r.string(top, "dtype", section: "the recipe") ?? "bf16"
         guard let d = CostDType(name: dt) else {
             throw SearchError.badRecipe(file: r.file, message: "dtype: unknown \"\(dt)\"; expected bf16, fp16, fp32 or fp8 (or bfloat16, float16, float32, float8)")

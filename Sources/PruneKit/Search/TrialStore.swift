@@ -272,7 +272,7 @@ public struct TrialStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [spec.name, spec.recipe.path, spec.recipe.yaml, recipeJSON, recipeHash, spec.recipe.objective.rawValue,
                                  spec.recipe.strategy.rawValue, spec.recipe.selection.rawValue, spec.checkpointPath, spec.checkpointFingerprint,
-                                 spec.calibrationFingerprint, spec.heldoutFingerprint, spec.recipe.hardware.name, spec.recipe.context,
+                                 spec.calibrationFingerprint, spec.heldoutFingerprint, spec.recipe.hardwareDescription, spec.recipe.context,
                                  spec.recipe.batch, spec.plan.budgetBytes, spec.plan.candidates.count, spec.plan.feasible.count, rej,
                                  spec.fullLoss, Int64(bitPattern: spec.recipe.seed), PruneKitVersion.string, timestampNow()])
         }

@@ -158,6 +158,7 @@ enum SearchOutput {
         out.append("source       \(s.numLayers) layers (\(mix(s.patternString))), hidden \(s.hiddenSize), FFN \(s.ffnHiddenSize), \(s.mambaNumHeads)×\(s.mambaHeadDim) Mamba heads, \(s.numAttentionHeads) attention heads: \(grouped(s.parameterCount)) parameters")
         out.append(String(format: "budget       %@: %@ at %@ tokens × batch %d; workload ISL %d / OSL %d", recipe.hardware.name, byteString(p.budgetBytes),
                           grouped(recipe.context), recipe.batch, recipe.workload.inputLength, recipe.workload.outputLength))
+        if let cm = try? recipe.costModel() { out.append("throughput   \(cm.throughputBasis)") }
         out.append("depth        \(p.depthSource.description)")
         for n in recipe.notes { out.append("note         \(n)") }
         out.append("candidates   \(p.candidates.count) enumerated, \(p.feasible.count) feasible" + rejectionText(p.rejections))
