@@ -122,4 +122,42 @@ final class AnnotateTests: XCTestCase {
         try reopened.annotate(study: s, trial: ranked[0].number, metrics: [("kd_loss", 3)], kdSteps: 0, provenance: .null)
         XCTAssertEqual(try reopened.metrics(study: s.id).count, 1)
     }
+
+    /// The commands: annotate, leaderboard --objective (json), and a bad metric's exit code.
+    func testAnnotateAndLeaderboardCommands() throws {
+        let bins = ["release", "debug"].map { Self.repoRoot.appendingPathComponent(".build/\($0)/prunekit").path }
+        guard let bin = bins.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { throw XCTSkip("prunekit not built") }
+        let dir = Fixtures.tempDir("annotate-cli"); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (store, _, ranked) = try study(dir)
+        let db = store.db.path
+        func run(_ args: [String]) throws -> (String, String, Int32) {
+            let p = Process(), out = Pipe(), err = Pipe()
+            p.executableURL = URL(fileURLWithPath: bin); p.arguments = args
+            p.standardOutput = out; p.standardError = err
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+        }
+        let t = ranked[0].number
+        var r = try run(["annotate", "--db", db, "--study", "tiny", "--trial", "\(t)", "--kd-steps", "0", "--metric", "kd_loss=3.9"])
+        XCTAssertEqual(r.2, 0, r.1)
+        r = try run(["annotate", "--db", db, "--study", "tiny", "--trial", "\(t)", "--kd-steps", "400", "--metric", "kd_loss=3.41",
+                     "--metric", "kd_tokens=2e6", "--note", "after KD", "--format", "json"])
+        XCTAssertEqual(r.2, 0, r.1)
+        XCTAssertTrue(r.0.contains("\"kd_tokens\""), r.0)
+        r = try run(["leaderboard", "--db", db, "--study", "tiny", "--objective", "kd_loss", "--format", "json"])
+        XCTAssertEqual(r.2, 0, r.1)
+        let j = try JSONParser().parse(r.0)
+        XCTAssertEqual(j["trials"]?.arrayValue?.first?["kd_loss"]?.doubleValue, 3.41)
+        XCTAssertEqual(j["trials"]?.arrayValue?.first?["kd_loss_before_kd"]?.doubleValue, 3.9)
+        r = try run(["leaderboard", "--db", db, "--study", "tiny", "--objective", "loss"])
+        XCTAssertEqual(r.2, 0, r.1)
+        r = try run(["leaderboard", "--db", db, "--study", "tiny", "--objective", "nope"])
+        XCTAssertEqual(r.2, 2); XCTAssertTrue(r.1.contains("no metric \"nope\"") && r.1.contains("kd_loss"), r.1)
+        r = try run(["annotate", "--db", db, "--study", "tiny", "--trial", "\(t)", "--metric", "kd_loss=oops"])
+        XCTAssertEqual(r.2, 2); XCTAssertTrue(r.1.contains("kd_loss=oops"), r.1)
+        r = try run(["annotate", "--db", dir + "/missing.sqlite", "--study", "tiny", "--trial", "0", "--metric", "kd_loss=1"])
+        XCTAssertEqual(r.2, 3); XCTAssertTrue(r.1.contains("missing.sqlite"), r.1)
+    }
 }

@@ -133,7 +133,9 @@ extension ReportHTML {
         h.append(head)
         for (i, r) in rows.enumerated() {
             var row = "<tr><td>\(i + 1)</td><td>#\(r.series.trial)</td><td class=\"l\">\(e(r.series.student))</td>"
-            row += "<td>\(r.trial.map { Fmt.count(Double($0.cost.parameters)) } ?? "—")</td><td>\(Fmt.metric(r.trial?.metrics.kl))</td>"
+            // The search measured the trial's importance-pruned student only; a baseline has no search KL.
+            let searchKL = r.series.student == TrialMetric.prunedStudent ? Fmt.metric(r.trial?.metrics.kl) : "—"
+            row += "<td>\(r.trial.map { Fmt.count(Double($0.cost.parameters)) } ?? "—")</td><td>\(searchKL)</td>"
             row += budgets.map { b in "<td>\(r.series.points.first { $0.steps == b }.map { String(format: "%.4f", $0.value) } ?? "—")</td>" }.joined()
             row += "<td>\(Fmt.metric(r.klBefore)) → \(Fmt.metric(r.klAfter))</td></tr>"
             h.append(row)
@@ -159,7 +161,8 @@ extension ReportMarkdown {
         m.append("|---:|---:|---|---:|---:|" + budgets.map { _ in "---:|" }.joined() + "---|")
         for (i, r) in rows.enumerated() {
             let cells = budgets.map { b in r.series.points.first { $0.steps == b }.map { String(format: "%.4f", $0.value) } ?? "—" }
-            m.append("| \(i + 1) | #\(r.series.trial) | \(cell(r.series.student)) | \(r.trial.map { Fmt.count(Double($0.cost.parameters)) } ?? "—") | \(Fmt.metric(r.trial?.metrics.kl)) | "
+            let searchKL = r.series.student == TrialMetric.prunedStudent ? Fmt.metric(r.trial?.metrics.kl) : "—"
+            m.append("| \(i + 1) | #\(r.series.trial) | \(cell(r.series.student)) | \(r.trial.map { Fmt.count(Double($0.cost.parameters)) } ?? "—") | \(searchKL) | "
                      + cells.joined(separator: " | ") + " | \(Fmt.metric(r.klBefore)) → \(Fmt.metric(r.klAfter)) |")
         }
         if input.kdSeries().contains(where: { $0.before != nil && $0.after != nil }) { m += ["", "![Loss before → after distillation](kd-before-after.svg)"] }
