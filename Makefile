@@ -8,7 +8,7 @@ APT_PKGS   := libopenblas-dev libsqlite3-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 DEMO_OUT   ?= demo-out
 
-.PHONY: deps build test bench demo clean fuzz fuzz-build fuzz-smoke sanitize sanitize-address sanitize-thread
+.PHONY: deps build test bench demo kd-demo clean fuzz fuzz-build fuzz-smoke sanitize sanitize-address sanitize-thread
 
 deps:
 	@missing=""; for p in $(APT_PKGS); do \
@@ -74,6 +74,11 @@ bench: build
 
 demo: build
 	bash Scripts/demo.sh $(BIN) $(DEMO_OUT)
+
+# Distillation of the demo's candidates (needs a Python with torch + transformers: PYTHON=/path/to/python).
+PYTHON     ?= python3
+kd-demo: build
+	PYTHON=$(PYTHON) bash Scripts/kd/kd_demo.sh $(BIN) $(DEMO_OUT)/kd
 
 clean:
 	rm -rf .build

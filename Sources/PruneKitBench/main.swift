@@ -9,6 +9,7 @@ let sections: [(String, () throws -> Void)] = [
     ("forward", benchForward),
     ("nano12b", benchNano12B),
     ("export", benchExport),
+    ("teacher-cache", benchTeacherCache),
 ]
 
 let wanted = Set(CommandLine.arguments.dropFirst())

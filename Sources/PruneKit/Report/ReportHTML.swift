@@ -52,6 +52,7 @@ enum ReportHTML {
 
         h.append("<h2>Top trials</h2>")
         h.append(trialTable(input, limit: 15))
+        h.append(contentsOf: distillationSection(input, charts: charts))
         let failed = input.failed
         if !failed.isEmpty {
             h.append("<h2>Failed trials (\(failed.count))</h2>")

@@ -57,7 +57,12 @@ extension ReportInput {
                       heldOutFingerprint: study.heldoutFingerprint, toolVersion: study.toolVersion, created: study.createdAt,
                       enumeratedCandidates: study.enumerated, feasibleCandidates: study.feasible)
         let best = try store.bestTrial(study: study)
-        return ReportInput(study: s, source: SourceModel(architecture: ArchitectureSummary(source), cost: CostFigures(sourceCost)),
-                           scores: scores, trials: trials, chosenTrial: best?.number)
+        var input = ReportInput(study: s, source: SourceModel(architecture: ArchitectureSummary(source), cost: CostFigures(sourceCost)),
+                                scores: scores, trials: trials, chosenTrial: best?.number)
+        let posthoc = TrialStore.currentMetrics(try store.metrics(study: study.id))
+        if !posthoc.isEmpty {
+            input.postHoc = posthoc.map { PostHocMetric(trial: $0.trialNumber, student: $0.student, name: $0.name, value: $0.value, kdSteps: $0.kdSteps) }
+        }
+        return input
     }
 }

@@ -14,6 +14,9 @@ public struct ReportInput: Codable, Sendable {
     public var trials: [Trial]
     /// Trial number of the chosen trial; nil means "best by the study's objective" (see ``chosen``).
     public var chosenTrial: Int?
+    /// Post-hoc figures recorded after the search (`prunekit annotate`, e.g. loss after distillation); nil or
+    /// empty omits the distillation section.
+    public var postHoc: [PostHocMetric]? = nil
 
     public init(study: Study, source: SourceModel, scores: ImportanceScores?, trials: [Trial], chosenTrial: Int? = nil) {
         self.study = study; self.source = source; self.scores = scores; self.trials = trials; self.chosenTrial = chosenTrial

@@ -43,6 +43,7 @@ enum ReportMarkdown {
                 m.append("| \(num) | \(t.state.rawValue) | \(a.numLayers) | \(ReportInput.compactCounts(a.pattern)) | \(a.hiddenSize) | \(a.ffnHiddenSize) | \(a.mambaNumHeads)×\(a.mambaHeadDim) | \(a.numAttentionHeads) | \(Fmt.count(Double(t.cost.parameters))) | \(Fmt.gib(t.cost.memoryBytes)) | \(Fmt.gibSigned(t.budgetSlackBytes)) | \(Fmt.tps(t.cost.outputTokensPerSecond)) | \(Fmt.metric(t.metrics.kl)) | \(Fmt.metric(t.metrics.mse)) | \(Fmt.metric(t.metrics.loss)) |")
             }
         }
+        m.append(contentsOf: distillationLines(input))
         if let c = input.chosen {
             m.append("")
             m.append("Chosen pattern: `\(c.architecture.pattern)`; target `\(c.target.canonicalJSON)`")

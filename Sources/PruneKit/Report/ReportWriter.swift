@@ -27,6 +27,8 @@ public enum ReportWriter {
             out["layers.svg"] = placeholderSVG(title: "Layer importance (depth)", message: "No importance scores were given for this study.")
             out["width.svg"] = placeholderSVG(title: "Width importance", message: "No importance scores were given for this study.")
         }
+        if let svg = DistillationChart.beforeAfterSVG(input) { out["kd-before-after.svg"] = svg }
+        if let svg = DistillationChart.stepsSVG(input) { out["kd-steps.svg"] = svg }
         return out
     }
 

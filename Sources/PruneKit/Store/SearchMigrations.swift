@@ -84,4 +84,24 @@ func registerSearchMigrations(_ m: inout DatabaseMigrator) {
             """)
         try db.execute(sql: "CREATE INDEX trials_by_state ON trials (study_id, stage, state)")
     }
+    // Post-hoc metrics of a trial's students (e.g. loss after knowledge distillation), appended by
+    // `prunekit annotate`; a row is never updated, the latest per (trial, student, name, kd_steps) is current.
+    m.registerMigration("v3-trial-metrics") { db in
+        try db.execute(sql: """
+            CREATE TABLE trial_metrics (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+                trial_number INTEGER NOT NULL CHECK (trial_number >= 0),
+                student TEXT NOT NULL CHECK (length(student) > 0),
+                name TEXT NOT NULL CHECK (length(name) > 0),
+                value REAL NOT NULL,
+                kd_steps INTEGER CHECK (kd_steps IS NULL OR kd_steps >= 0),
+                note TEXT,
+                provenance_json TEXT NOT NULL,
+                tool_version TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """)
+        try db.execute(sql: "CREATE INDEX trial_metrics_by_trial ON trial_metrics (study_id, trial_number, name)")
+    }
 }

@@ -31,13 +31,27 @@ struct Leaderboard: ParsableCommand {
     @Option(help: "Show only the first N.")
     var top: Int?
 
+    @Option(help: "Rank by this metric instead of the study's objective: kl, mse, loss, or a post-hoc metric recorded with `prunekit annotate` (e.g. kd_loss; the figure after the most KD steps).")
+    var objective: String?
+
+    @Flag(help: "With a post-hoc --objective: larger is better.")
+    var maximize = false
+
     func validate() throws { if let t = top, t <= 0 { throw ValidationError("--top must be > 0, got \(t)") } }
 
     func run() throws {
         try runReportingErrors {
             let store = try openExisting(db)
             let s = try resolveStudy(store, study)
-            let trials = try store.trials(study: s.id)
+            if let objective, Recipe.Metric(rawValue: objective) == nil {
+                try MetricLeaderboard.print(store: store, study: s, metric: objective, maximize: maximize, top: top, format: format)
+                return
+            }
+            var trials = try store.trials(study: s.id)
+            if let objective, let m = Recipe.Metric(rawValue: objective) {
+                // Rank by another measured metric: make it the objective value of every trial.
+                trials = trials.map { t in var t = t; t.objectiveValue = m == .kl ? t.kl : m == .mse ? t.mse : t.loss; return t }
+            }
             let front = TrialStore.paretoFront(trials)
             // The front's trials, still ranked by the study's objective.
             var ranked = pareto ? TrialStore.leaderboard(trials).filter { t in front.contains { $0.number == t.number } } : TrialStore.leaderboard(trials)
@@ -45,7 +59,7 @@ struct Leaderboard: ParsableCommand {
             switch format {
             case .json:
                 let unranked = trials.filter { t in (t.state == .complete || t.state == .fail) && !TrialStore.leaderboard(trials).contains { $0.number == t.number } }
-                printJSON(.object([("study", s.json), ("objective", .string(s.objective.rawValue)), ("direction", .string(s.direction)),
+                printJSON(.object([("study", s.json), ("objective", .string(objective ?? s.objective.rawValue)), ("direction", .string(s.direction)),
                                    ("pareto", .bool(pareto)), ("trials", .array(ranked.enumerated().map { i, t in
                                        var o = t.json.objectValue!; o.insert(("rank", .int(i + 1)), at: 0)
                                        o.append(("pareto_front", .bool(front.contains { $0.number == t.number }))); return .object(o) })),
