@@ -7,6 +7,10 @@ BIN        := .build/$(CONFIG)/prunekit
 APT_PKGS   := libopenblas-dev libsqlite3-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 DEMO_OUT   ?= demo-out
+# Optional: a Python with torch + transformers for the side-by-side `compare` bench section.
+PYTHON     ?=
+# Bench sections to run (default: all), e.g. SECTIONS="forward ranking".
+SECTIONS   ?=
 
 .PHONY: deps build test bench demo clean
 
@@ -27,7 +31,7 @@ test: deps
 	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing
 
 bench: build
-	.build/$(CONFIG)/PruneKitBench
+	PYTHON=$(PYTHON) .build/$(CONFIG)/PruneKitBench $(SECTIONS)
 
 demo: build
 	bash Scripts/demo.sh $(BIN) $(DEMO_OUT)

@@ -75,4 +75,5 @@ public func linear(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, 
         matmulTransB(y + r0, x, panel.p, rows: T, inFeatures: I, outFeatures: n, ldx: ldx, ldy: ldy ?? O)
         r0 += n
     }
+    if O * I >= 1 << 20 { w.source.releasePages(w.name) }
 }
