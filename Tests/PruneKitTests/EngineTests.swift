@@ -1,5 +1,5 @@
 import XCTest
-@testable import PruneKit
+import PruneKit
 
 /// Twins of the engine's optimised paths: panel-streamed bf16 products, batched sequences, the Gram-matrix
 /// logit MSE and the layer-major ranking, each against its plain counterpart.
@@ -28,8 +28,9 @@ final class EngineTests: XCTestCase {
 
     func testStreamedLinearEqualsWidenWhole() throws {
         let folder = try ModelFolder(path: Self.bf16Tiny)
-        let saved = linearPanelBytes
-        defer { linearPanelBytes = saved }
+        let saved = (linearPanelBytes, linearPanelMinRows)
+        defer { (linearPanelBytes, linearPanelMinRows) = saved }
+        linearPanelMinRows = 1
         for name in ["backbone.layers.0.mixer.in_proj.weight", "backbone.layers.1.mixer.down_proj.weight", "lm_head.weight"] {
             let w = try LinearWeight(name: name, source: folder, cache: false)
             let T = 37

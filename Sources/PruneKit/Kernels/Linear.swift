@@ -52,7 +52,10 @@ public struct LinearWeight: @unchecked Sendable {
 
 /// Bytes of the fp32 panel a streamed weight is widened into (cache-sized: one panel stays in L2/L3 while
 /// sgemm packs it).
-public nonisolated(unsafe) var linearPanelBytes = 2 << 20
+public nonisolated(unsafe) var linearPanelBytes = 4 << 20
+/// Fewest weight rows per panel (sgemm's N): narrower products run well below peak, so wide inputs
+/// (down_proj's 20,480 columns) get panels above ``linearPanelBytes``.
+public nonisolated(unsafe) var linearPanelMinRows = 128
 
 /// y[T, out] = x[T, in] · Wᵀ through sgemm. A streamed weight is widened from its source (bf16, f16 or f32)
 /// a panel of rows at a time into one reusable fp32 buffer of ≈ ``linearPanelBytes``, and each panel is
@@ -66,14 +69,28 @@ public func linear(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, 
         matmulTransB(y, x, c.p, rows: T, inFeatures: I, outFeatures: O, ldx: ldx, ldy: ldy)
         return
     }
-    let panelRows = max(1, min(O, linearPanelBytes / (4 * I)))
+    let panelRows = max(1, min(O, max(linearPanelMinRows, linearPanelBytes / (4 * I))))
     let panel = FloatBuffer(count: panelRows * I)
     var r0 = 0
     while r0 < O {
         let n = min(panelRows, O - r0)
-        try w.source.read(w.name, into: panel.p, from: r0 * I, count: n * I)
+        try widenRows(w, from: r0, count: n, into: panel.p)
         matmulTransB(y + r0, x, panel.p, rows: T, inFeatures: I, outFeatures: n, ldx: ldx, ldy: ldy ?? O)
         r0 += n
     }
     if O * I >= 1 << 20 { w.source.releasePages(w.name) }
+}
+
+/// Widens rows [r0, r0 + n) of a streamed weight into `out`, split over the cores (the panel is memory-bound
+/// work between two compute-bound products).
+private func widenRows(_ w: LinearWeight, from r0: Int, count n: Int, into out: UnsafeMutablePointer<Float>) throws {
+    let I = w.inFeatures
+    final class FirstError: @unchecked Sendable { let lock = NSLock(); var error: Error? }
+    let failure = FirstError()
+    parallelFor(n, minChunk: max(1, (1 << 16) / I)) { rows in
+        do { try w.source.read(w.name, into: out + rows.lowerBound * I, from: (r0 + rows.lowerBound) * I, count: rows.count * I) } catch {
+            failure.lock.lock(); if failure.error == nil { failure.error = error }; failure.lock.unlock()
+        }
+    }
+    if let e = failure.error { throw e }
 }

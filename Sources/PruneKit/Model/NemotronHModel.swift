@@ -49,7 +49,7 @@ public final class NemotronHModel: @unchecked Sendable {
     private var cache = [Int: LayerWeights]()
     private var cachedBytes = 0
     /// lm_head [V, H] (or the tied embeddings), cached or streamed.
-    let lmHead: LinearWeight
+    public let lmHead: LinearWeight
     private let normF: FloatBuffer
     /// lm_head's Gram matrix once computed (LogitGram.swift).
     var gramCache: FloatBuffer?
