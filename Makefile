@@ -7,6 +7,10 @@ BIN        := .build/$(CONFIG)/prunekit
 APT_PKGS   := libopenblas-dev libsqlite3-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 DEMO_OUT   ?= demo-out
+# Optional: a Python with torch + transformers for the side-by-side `compare` bench section.
+PYTHON     ?=
+# Bench sections to run (default: all), e.g. SECTIONS="forward ranking".
+SECTIONS   ?=
 
 .PHONY: deps build test bench demo kd-demo clean fuzz fuzz-build fuzz-smoke sanitize sanitize-address sanitize-thread
 
@@ -70,7 +74,7 @@ sanitize-thread: deps
 	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --disable-swift-testing
 
 bench: build
-	.build/$(CONFIG)/PruneKitBench
+	PYTHON=$(PYTHON) .build/$(CONFIG)/PruneKitBench $(SECTIONS)
 
 demo: build
 	bash Scripts/demo.sh $(BIN) $(DEMO_OUT)

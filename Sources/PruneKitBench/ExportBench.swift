@@ -58,7 +58,7 @@ func benchExport() throws {
 }
 
 /// Fields of /proc/self/status in bytes (VmRSS, VmHWM, RssAnon, RssFile).
-private func procStatus() -> [String: Int] {
+func procStatus() -> [String: Int] {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return [:] }
     var out = [String: Int]()
     for line in s.split(separator: "\n") {
@@ -69,7 +69,7 @@ private func procStatus() -> [String: Int] {
 }
 
 /// Resets VmHWM to the current RSS (Linux ≥ 4.0). Returns false when not possible.
-private func resetPeakRSS() -> Bool {
+func resetPeakRSS() -> Bool {
     guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
     defer { try? h.close() }
     do { try h.write(contentsOf: Data("5".utf8)) } catch { return false }
@@ -77,7 +77,7 @@ private func resetPeakRSS() -> Bool {
 }
 
 /// Samples RssAnon / RssFile on a background thread.
-private final class RSSSampler: @unchecked Sendable {
+final class RSSSampler: @unchecked Sendable {
     private let lock = NSLock()
     private var running = false
     private var anon = 0, file = 0

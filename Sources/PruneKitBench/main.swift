@@ -8,6 +8,8 @@ let sections: [(String, () throws -> Void)] = [
     ("tokenizer", benchTokenizer),
     ("forward", benchForward),
     ("nano12b", benchNano12B),
+    ("ranking", benchRanking),
+    ("compare", benchCompare),
     ("export", benchExport),
     ("teacher-cache", benchTeacherCache),
 ]

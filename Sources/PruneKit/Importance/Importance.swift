@@ -29,18 +29,36 @@ public enum Importance {
         model.dtFloor = options.dtFloor
         let scorer = WidthScorer(config: model.config, options: options)
         let V = model.config.vocabSize
-        let keepLogits = options.layers == .iterativeMSE && set.tokenCount * V * 4 <= 2 << 30
+        let ranking = options.layers == .iterativeMSE
+        // KL needs the full model's logits; the MSE only its final-normed rows (Gram matrix).
+        let keepLogits = ranking && options.metric == .kl && set.tokenCount * V * 4 <= 2 << 30
+        let keepFinalNorm = ranking && options.metric == .mse
+        final class Rows { var rows = [[Float]]() }
+        let finalNorm = Rows()
+        let widthTap = scorer.tap
+        let tap = ForwardTap(points: widthTap.points.union(keepFinalNorm ? [.finalNorm] : [])) { ev in
+            if ev.point == .finalNorm { finalNorm.rows.append(Array(ev.data)) } else { widthTap.observe(ev) }
+        }
         var full = [[Float]]()
-        for (b, ids) in set.samples.enumerated() {
-            let logits = try model.forward(ids, sample: b, tap: scorer.tap)
-            try model.checkFinite(logits, ids: ids, sample: b)
-            scorer.samples += 1
-            if keepLogits { full.append(logits) }
-            progress?("width", b + 1, set.samples.count)
+        // Samples in batches (stacked rows, larger products); results equal one at a time.
+        for range in model.batches(set.samples.map(\.count), logits: true) {
+            let batch = Array(set.samples[range])
+            let logits = try model.forward(batch: batch, firstSample: range.lowerBound, tap: tap)
+            var row = 0
+            for (k, ids) in batch.enumerated() {
+                let b = range.lowerBound + k, T = ids.count
+                let own = batch.count == 1 ? logits : Array(logits[(row * V)..<((row + T) * V)])
+                try model.checkFinite(own, ids: ids, sample: b)
+                scorer.samples += 1
+                if keepLogits { full.append(own) }
+                progress?("width", b + 1, set.samples.count)
+                row += T
+            }
         }
         var scores = scorer.finish()
-        if options.layers == .iterativeMSE {
+        if ranking {
             scores.layerRanking = try iterativeRanking(model: model, set: set, fullLogits: keepLogits ? full : nil,
+                                                       fullFinalNorm: keepFinalNorm ? finalNorm.rows : nil,
                                                        metric: options.metric, remove: remove) { progress?("layers", $0, $1) }
         }
         return scores

@@ -56,7 +56,8 @@ final class WidthScorer {
     /// Σ over samples of mean_tokens cos(h_in, h_out), per layer.
     var cosSum: [Double]
     var samples = 0
-    private var previous: [Float] = []
+    /// The previous residual stream of each sequence of the current batch (block influence).
+    private var previous: [Int: [Float]] = [:]
 
     init(config: NemotronHConfig, options: ScoreOptions) {
         self.config = config; self.options = options
@@ -80,7 +81,7 @@ final class WidthScorer {
     func observe(_ ev: TapEvent) {
         let T = ev.rows
         switch ev.point {
-        case .embeddings: previous = Array(ev.data)
+        case .embeddings: previous[ev.sequence] = Array(ev.data)
         case .mixerIn: hidden[ev.layer]!.add(ev.data, rows: T, ld: ev.cols)
         case .ffnAct: ffn[ev.layer]!.add(ev.data, rows: T, ld: ev.cols)
         case .attnOut: attn[ev.layer]!.add(ev.data, rows: T, ld: ev.cols)
@@ -88,6 +89,7 @@ final class WidthScorer {
         case .layerOut:
             // Block influence: cos(h_in, h_out) per token, mean over tokens.
             let H = ev.cols
+            let previous = self.previous[ev.sequence]!
             var s: Double = 0
             for t in 0..<T {
                 var dot: Double = 0, a: Double = 0, b: Double = 0
@@ -98,7 +100,7 @@ final class WidthScorer {
                 s += dot / max((a * b).squareRoot(), 1e-30)
             }
             cosSum[ev.layer] += s / Double(T)
-            previous = Array(ev.data)
+            self.previous[ev.sequence] = Array(ev.data)
         default: break
         }
     }

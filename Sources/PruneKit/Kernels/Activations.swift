@@ -11,3 +11,12 @@ public func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Floa
         for i in r { y[i] += x[i] }
     }
 }
+
+/// dt[r, h] = max(softplus(raw[r, h] + bias[h]), floor) (nemotron-h.md §3.2 step 4). raw has row stride `ld`.
+public func softplusBias(_ dt: UnsafeMutablePointer<Float>, _ raw: UnsafePointer<Float>, ld: Int, bias: UnsafePointer<Float>,
+                         rows: Int, cols: Int, floor: Float) {
+    for r in 0..<rows {
+        let x = raw + r * ld, o = dt + r * cols
+        for h in 0..<cols { o[h] = max(softplus(x[h] + bias[h]), floor) }
+    }
+}

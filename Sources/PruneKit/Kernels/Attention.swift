@@ -17,18 +17,36 @@ public func causalAttention(_ out: UnsafeMutablePointer<Float>, q: UnsafePointer
             matmulTransB(s, q + h * d, k + kv * d, rows: T, inFeatures: d, outFeatures: T, ldx: nq * d, ldw: nkv * d, ldy: T)
             parallelFor(T, minChunk: 32) { r in
                 for t in r {
-                    let row = s + t * T
-                    var m = -Float.infinity
-                    for j in 0...t { row[j] *= scale; m = max(m, row[j]) }
-                    var sum: Float = 0
-                    for j in 0...t { let e = expf(row[j] - m); row[j] = e; sum += e }
-                    let inv = 1 / sum
-                    for j in 0...t { row[j] *= inv }
-                    for j in (t + 1)..<T { row[j] = 0 }
+                    softmaxRow(s + t * T, count: t + 1, scale: scale)
+                    (s + t * T + t + 1).update(repeating: 0, count: T - t - 1)
                 }
             }
             // out_h [T, d] = s [T, T] · v_kv [T, d]
             matmul(out + h * d, s, v + kv * d, m: T, k: T, n: d, lda: T, ldb: nkv * d, ldy: nq * d)
         }
     }
+}
+
+/// row[0..<n] ← softmax(scale · row[0..<n]) in SIMD lanes (``exp16(_:)``).
+@inline(__always)
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int, scale: Float) {
+    let m = maxElement(row, count: n) * scale
+    let raw = UnsafeMutableRawPointer(row)
+    var acc = SIMD16<Float>()
+    var j = 0
+    while j + 16 <= n {
+        let e = exp16(raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) * scale - m)
+        raw.storeBytes(of: e, toByteOffset: 4 * j, as: SIMD16<Float>.self)
+        acc += e
+        j += 16
+    }
+    var sum = acc.sum()
+    while j < n { let e = expf(row[j] * scale - m); row[j] = e; sum += e; j += 1 }
+    let inv = 1 / sum
+    j = 0
+    while j + 16 <= n {
+        raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) * inv, toByteOffset: 4 * j, as: SIMD16<Float>.self)
+        j += 16
+    }
+    while j < n { row[j] *= inv; j += 1 }
 }

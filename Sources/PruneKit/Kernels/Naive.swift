@@ -14,6 +14,15 @@ public enum Naive {
         return y
     }
 
+    /// Twin of the panel-streamed ``linear(_:_:rows:_:ldx:ldy:)``: widen the whole weight [out, in] to fp32,
+    /// then one sgemm, y[T, out] = x · Wᵀ.
+    public static func linearWidenWhole(_ x: [Float], _ w: LinearWeight, rows T: Int) throws -> [Float] {
+        let whole = try w.source.floats(w.name)
+        var y = [Float](repeating: 0, count: T * w.outFeatures)
+        PruneKit.matmulTransB(&y, x, whole, rows: T, inFeatures: w.inFeatures, outFeatures: w.outFeatures)
+        return y
+    }
+
     public static func rmsNorm(_ x: [Float], _ w: [Float], rows: Int, dim: Int, eps: Float) -> [Float] {
         var out = x
         for t in 0..<rows {

@@ -7,8 +7,7 @@ public func rmsNorm(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float
     parallelFor(rows, minChunk: 16) { r in
         for t in r {
             let xr = x + t * dim, o = out + t * dim
-            var ss: Float = 0
-            for j in 0..<dim { ss += xr[j] * xr[j] }
+            let ss = sumOfSquares(xr, count: dim)
             let inv = 1 / (ss / Float(dim) + eps).squareRoot()
             for j in 0..<dim { o[j] = w[j] * (xr[j] * inv) }
         }
@@ -27,8 +26,7 @@ public func gatedGroupRMSNorm(_ out: UnsafeMutablePointer<Float>, _ y: UnsafePoi
             for j in 0..<dim { o[j] = yr[j] * silu(zr[j]) }
             for g in 0..<groups {
                 let base = o + g * gs
-                var ss: Float = 0
-                for j in 0..<gs { ss += base[j] * base[j] }
+                let ss = sumOfSquares(base, count: gs)
                 let inv = 1 / (ss / Float(gs) + eps).squareRoot()
                 for j in 0..<gs { base[j] = w[g * gs + j] * (base[j] * inv) }
             }

@@ -25,16 +25,33 @@ public func selectiveScan(_ y: UnsafeMutablePointer<Float>, x: UnsafePointer<Flo
                     let bt = B + t * ldbc + g * N
                     let ct = C + t * ldbc + g * N
                     let yt = y + t * I + h * P
-                    for p in 0..<P {
-                        let dx = d * xt[p]
-                        let row = s + p * N
-                        var acc: Float = 0
-                        for n in 0..<N {
-                            let v = dA * row[n] + dx * bt[n]
-                            row[n] = v
-                            acc += v * ct[n]
+                    if N % 16 == 0 {
+                        // 16 state lanes at a time (the dot with C reduced lane-wise).
+                        let rb = UnsafeRawPointer(bt), rc = UnsafeRawPointer(ct)
+                        for p in 0..<P {
+                            let dx = d * xt[p]
+                            let row = UnsafeMutableRawPointer(s + p * N)
+                            var acc = SIMD16<Float>()
+                            for n in stride(from: 0, to: N, by: 16) {
+                                let v = dA * row.loadUnaligned(fromByteOffset: 4 * n, as: SIMD16<Float>.self)
+                                    + dx * rb.loadUnaligned(fromByteOffset: 4 * n, as: SIMD16<Float>.self)
+                                row.storeBytes(of: v, toByteOffset: 4 * n, as: SIMD16<Float>.self)
+                                acc += v * rc.loadUnaligned(fromByteOffset: 4 * n, as: SIMD16<Float>.self)
+                            }
+                            yt[p] = acc.sum() + D[h] * xt[p]
                         }
-                        yt[p] = acc + D[h] * xt[p]
+                    } else {
+                        for p in 0..<P {
+                            let dx = d * xt[p]
+                            let row = s + p * N
+                            var acc: Float = 0
+                            for n in 0..<N {
+                                let v = dA * row[n] + dx * bt[n]
+                                row[n] = v
+                                acc += v * ct[n]
+                            }
+                            yt[p] = acc + D[h] * xt[p]
+                        }
                     }
                 }
             }

@@ -34,7 +34,8 @@ public func standardError(_ values: [Double]) -> Double? {
     return (v / n).squareRoot()
 }
 
-/// Row-wise log-sum-exp of logits [T, V] (Double accumulation).
+/// Row-wise log-sum-exp of logits [T, V]: SIMD max and exponentials (``exp16(_:)``), sums in fp32 lanes per
+/// block of 1024 and Double across blocks.
 public func logSumExpRows(_ logits: UnsafeBufferPointer<Float>, rows T: Int, cols V: Int) -> [Double] {
     var out = [Double](repeating: 0, count: T)
     out.withUnsafeMutableBufferPointer { op in
@@ -42,11 +43,8 @@ public func logSumExpRows(_ logits: UnsafeBufferPointer<Float>, rows T: Int, col
         parallelFor(T, minChunk: 4) { r in
             for t in r {
                 let row = logits.baseAddress! + t * V
-                var m = -Float.infinity
-                for j in 0..<V { m = max(m, row[j]) }
-                var s: Double = 0
-                for j in 0..<V { s += Double(expf(row[j] - m)) }
-                o[t] = Double(m) + log(s)
+                let m = maxElement(row, count: V)
+                o[t] = Double(m) + log(sumExpShifted(row, count: V, shift: m))
             }
         }
     }
@@ -85,9 +83,10 @@ extension NemotronHModel {
         throw ModelError.nonFinite("sample \(sample): the logits contain NaN or infinite values; the first non-finite output is from \(place) — check those weights")
     }
 
-    /// Mean next-token loss over a set, each sample run on its own. `onLogits(b, logits[T_b, V])` sees each
-    /// sample's logits (e.g. to write `--logits-out`). `progress` gets a step `phase` counted in tokens, advanced
-    /// after each sample (and its `onLogits`).
+    /// Mean next-token loss over a set. Samples run in batches of ``batchBudgetBytes`` (stacked rows, one
+    /// product per weight and batch); the result equals running each sample on its own.
+    /// `onLogits(b, logits[T_b, V])` sees each sample's logits in order (e.g. to write `--logits-out`).
+    /// `progress` gets a step `phase` counted in tokens, advanced after each sample (and its `onLogits`).
     /// - Throws: ``ModelError`` for an empty set or out-of-range ids.
     public func evaluate(_ set: CalibrationSet, layers: [Int]? = nil, progress: ProgressReporter? = nil, phase: String = "eval",
                          onLogits: ((Int, [Float]) throws -> Void)? = nil) throws -> EvalMetrics {
@@ -95,22 +94,30 @@ extension NemotronHModel {
         progress?.start(phase, total: set.tokenCount, unit: "tokens")
         defer { progress?.finish() }
         let start = Date()
+        let V = config.vocabSize
         var nll: Double = 0
         var predicted = 0, tokens = 0
         var sampleLosses = [Double]()
-        for (b, ids) in set.samples.enumerated() {
-            guard ids.count >= 2 else {
-                throw ModelError.emptyInput("sample \(b) has \(ids.count) token(s); a next-token loss needs at least 2 (use --seq-len ≥ 2)")
+        for (b, ids) in set.samples.enumerated() where ids.count < 2 {
+            throw ModelError.emptyInput("sample \(b) has \(ids.count) token(s); a next-token loss needs at least 2 (use --seq-len ≥ 2)")
+        }
+        for range in batches(set.samples.map(\.count), logits: true) {
+            let batch = Array(set.samples[range])
+            let logits = try forward(batch: batch, layers: layers, firstSample: range.lowerBound)
+            var row = 0
+            for (k, ids) in batch.enumerated() {
+                let b = range.lowerBound + k, T = ids.count
+                let own = batch.count == 1 ? logits : Array(logits[(row * V)..<((row + T) * V)])
+                try checkFinite(own, ids: ids, sample: b, layers: layers)
+                let sampleNLL = nextTokenNLL(logits: own, ids: ids, vocab: V)
+                nll += sampleNLL
+                sampleLosses.append(sampleNLL / Double(T - 1))
+                predicted += T - 1
+                tokens += T
+                try onLogits?(b, own)
+                progress?.advance(by: T)
+                row += T
             }
-            let logits = try forward(ids, layers: layers, sample: b)
-            try checkFinite(logits, ids: ids, sample: b, layers: layers)
-            let sampleNLL = nextTokenNLL(logits: logits, ids: ids, vocab: config.vocabSize)
-            nll += sampleNLL
-            sampleLosses.append(sampleNLL / Double(ids.count - 1))
-            predicted += max(0, ids.count - 1)
-            tokens += ids.count
-            try onLogits?(b, logits)
-            progress?.advance(by: ids.count)
         }
         return EvalMetrics(loss: predicted > 0 ? nll / Double(predicted) : .nan, predictedTokens: predicted, tokens: tokens,
                            seconds: Date().timeIntervalSince(start), sampleLosses: sampleLosses)

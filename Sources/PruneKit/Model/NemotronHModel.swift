@@ -21,15 +21,17 @@ public enum ModelError: Error, CustomStringConvertible, ExitCodeProviding {
 }
 
 /// The Nemotron-H forward pass on CPU in fp32 (nemotron-h.md §3; reference: transformers
-/// `modeling_nemotron_h.py`), one sequence at a time ("batch size 1" semantics, pruning.md §1).
+/// `modeling_nemotron_h.py`), "batch size 1" semantics (pruning.md §1): a batch is several sequences whose
+/// rows are stacked, [Σ T_b, H]; the matrix products run on all rows at once, while the conv, scan and
+/// attention run per sequence, so a batch gives exactly the per-sequence results.
 ///
-/// Weights stream from a ``WeightSource``: a layer's tensors are widened to Float32 when it runs and kept
-/// while they fit `cacheBudgetBytes`; beyond that they are widened again on each use, so the whole fp32
-/// model is never needed in memory (a 12B in bf16 evaluates on a 24 GiB machine). `lm_head` is applied in
-/// vocabulary chunks when it does not fit the budget.
+/// Weights stream from a ``WeightSource``. A layer's matrices are widened to fp32 and kept while they fit
+/// `cacheBudgetBytes`; beyond that they are streamed: each product widens panels of rows (bf16/f16 → fp32)
+/// into a small reusable buffer and multiplies there (``linear(_:_:rows:_:ldx:ldy:)``), so a 12B in bf16
+/// runs without any fp32 weight cache. `lm_head` likewise, in vocabulary panels, when it does not fit.
 ///
 /// Every consumer (eval, importance scoring, layer-removal experiments, candidate evaluation) uses this one
-/// pass through ``embed(_:sample:)``, ``runLayers(_:hidden:rows:tap:)`` and ``logits(hidden:rows:tap:)``,
+/// pass through ``embed(_:sample:tap:)``, ``runLayer(_:hidden:lengths:tap:)`` and ``logits(hidden:rows:tap:)``,
 /// reading intermediates through a ``ForwardTap``.
 public final class NemotronHModel: @unchecked Sendable {
     public let config: NemotronHConfig
@@ -38,55 +40,76 @@ public final class NemotronHModel: @unchecked Sendable {
     public var dtFloor = true
     /// Bytes of widened Float32 weights kept between uses.
     public let cacheBudgetBytes: Int
-    /// Layer evaluations performed (each `runLayer` call counts one), for reporting.
+    /// Bytes of activations (scratch of one layer and logits) a batch of sequences may use; batched
+    /// callers (``evaluate(_:layers:onLogits:)``, scoring, layer-major ranking) size their batches to it.
+    public var batchBudgetBytes = 1 << 30
+    /// Layer evaluations performed (one per layer and sequence), for reporting.
     public private(set) var layerEvaluations = 0
 
-    private var cache = [Int: [String: [Float]]]()
+    private var cache = [Int: LayerWeights]()
     private var cachedBytes = 0
-    private var lmHead: [Float]?
-    private let normF: [Float]
-    private let lock = NSLock()
+    /// lm_head [V, H] (or the tied embeddings), cached or streamed.
+    public let lmHead: LinearWeight
+    private let normF: FloatBuffer
+    /// lm_head's Gram matrix once computed (LogitGram.swift).
+    var gramCache: FloatBuffer?
+    let lock = NSLock()
 
-    /// - Parameter cacheBudgetBytes: bytes of fp32 weights to keep widened (default 4 GiB).
+    /// - Parameter cacheBudgetBytes: bytes of fp32 weights to keep widened (default 4 GiB; 0 streams everything).
     public init(source: WeightSource, cacheBudgetBytes: Int = 4 << 30) throws {
         self.config = source.config
         self.source = source
         self.cacheBudgetBytes = cacheBudgetBytes
-        normF = try source.floats("backbone.norm_f.weight")
-        let lmBytes = config.vocabSize * config.hiddenSize * 4
-        if lmBytes <= cacheBudgetBytes / 2 {
-            lmHead = try source.floats(config.tieWordEmbeddings ? "backbone.embeddings.weight" : "lm_head.weight")
-            cachedBytes += lmBytes
-        }
+        normF = FloatBuffer(try source.floats("backbone.norm_f.weight"))
+        let V = config.vocabSize, H = config.hiddenSize
+        let lmBytes = V * H * 4
+        let name = config.tieWordEmbeddings ? "backbone.embeddings.weight" : "lm_head.weight"
+        let keep = lmBytes <= cacheBudgetBytes / 2
+        lmHead = LinearWeight(name: name, outFeatures: V, inFeatures: H, cached: keep ? FloatBuffer(try source.floats(name)) : nil, source: source)
+        if keep { cachedBytes += lmBytes }
     }
 
     public var eps: Float { Float(config.layerNormEpsilon) }
 
     // MARK: - Weights
 
-    private func layerWeights(_ i: Int) throws -> [String: [Float]] {
+    private func layerWeights(_ i: Int) throws -> LayerWeights {
         lock.lock(); defer { lock.unlock() }
         if let w = cache[i] { return w }
-        var w = [String: [Float]]()
-        var bytes = 0
-        for (name, _) in config.layerTensors(i, config.pattern[i]) {
-            let short = String(name.dropFirst("backbone.layers.\(i).".count))
-            let v = try source.floats(name)
-            bytes += v.count * 4
-            w[short] = v
-        }
-        if cachedBytes + bytes <= cacheBudgetBytes {
-            cache[i] = w
-            cachedBytes += bytes
-        }
+        let bytes = LayerWeights.linearBytes(layer: i, config: config)
+        let keep = cachedBytes + bytes <= cacheBudgetBytes
+        let w = try LayerWeights.load(layer: i, config: config, source: source, cacheLinear: keep)
+        if keep { cachedBytes += bytes }
+        cache[i] = w  // streamed layers keep only their vectors
         return w
     }
 
     /// Drops every cached widened layer (e.g. before running another model in the same process).
     public func clearCache() {
         lock.lock(); defer { lock.unlock() }
-        cachedBytes -= cache.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count * 4 } }
+        cachedBytes = lmHead.cached == nil ? 0 : lmHead.bytesFP32
         cache.removeAll()
+    }
+
+    /// Activation floats per token row of a batch: the residual stream, the largest layer's scratch, and
+    /// (when `logits`) one row of logits.
+    public func floatsPerRow(logits: Bool) -> Int {
+        let kinds = Set(config.pattern)
+        let scratch = kinds.map { LayerWeights.scratchFloatsPerRow($0, config: config) }.max() ?? 0
+        return config.hiddenSize + scratch + (logits ? config.vocabSize : 0)
+    }
+
+    /// Splits sequences of `lengths` into consecutive batches of at most `batchBudgetBytes` of activations
+    /// (each batch has at least one sequence). Returns index ranges into `lengths`.
+    public func batches(_ lengths: [Int], logits: Bool, extraFloatsPerRow: Int = 0) -> [Range<Int>] {
+        let maxRows = max(1, batchBudgetBytes / (4 * (floatsPerRow(logits: logits) + extraFloatsPerRow)))
+        var out = [Range<Int>](), lo = 0, rows = 0
+        for (b, T) in lengths.enumerated() {
+            if b > lo && rows + T > maxRows { out.append(lo..<b); lo = b; rows = 0 }
+            rows += T
+        }
+        if lo < lengths.count { out.append(lo..<lengths.count) }
+        return out
     }
 
     // MARK: - Forward pieces
@@ -94,196 +117,196 @@ public final class NemotronHModel: @unchecked Sendable {
     /// h0 = Emb[ids] [T, H]. Rows are read straight from the source (no full widening of the table).
     /// - Throws: ``ModelError/tokenOutOfRange(sample:position:id:vocabSize:)``.
     public func embed(_ ids: [Int32], sample: Int = 0, tap: ForwardTap? = nil) throws -> [Float] {
-        let H = config.hiddenSize, V = config.vocabSize
+        let H = config.hiddenSize
         guard !ids.isEmpty else { throw ModelError.emptyInput("sample \(sample) has no tokens") }
         var h = [Float](repeating: 0, count: ids.count * H)
+        try h.withUnsafeMutableBufferPointer { try embed(ids, sample: sample, into: $0.baseAddress!) }
+        emit(tap, -1, .embeddings, h, [ids.count], H)
+        return h
+    }
+
+    /// The embeddings of several sequences stacked [Σ T_b, H] (sample numbers `firstSample`, … for errors).
+    public func embed(batch: [[Int32]], firstSample: Int = 0, tap: ForwardTap? = nil) throws -> [Float] {
+        let H = config.hiddenSize
+        var h = [Float](repeating: 0, count: batch.reduce(0) { $0 + $1.count } * H)
         try h.withUnsafeMutableBufferPointer { hp in
-            for (t, id) in ids.enumerated() {
-                guard id >= 0, Int(id) < V else { throw ModelError.tokenOutOfRange(sample: sample, position: t, id: id, vocabSize: V) }
-                try source.read("backbone.embeddings.weight", into: hp.baseAddress! + t * H, from: Int(id) * H, count: H)
-            }
-            if let tap, tap.wants(.embeddings) {
-                tap.observe(TapEvent(layer: -1, point: .embeddings, rows: ids.count, cols: H, data: UnsafeBufferPointer(hp)))
+            var row = 0
+            for (b, ids) in batch.enumerated() {
+                guard !ids.isEmpty else { throw ModelError.emptyInput("sample \(firstSample + b) has no tokens") }
+                try embed(ids, sample: firstSample + b, into: hp.baseAddress! + row * H)
+                row += ids.count
             }
         }
+        emit(tap, -1, .embeddings, h, batch.map(\.count), H)
         return h
+    }
+
+    private func embed(_ ids: [Int32], sample: Int, into out: UnsafeMutablePointer<Float>) throws {
+        let H = config.hiddenSize, V = config.vocabSize
+        for (t, id) in ids.enumerated() {
+            guard id >= 0, Int(id) < V else { throw ModelError.tokenOutOfRange(sample: sample, position: t, id: id, vocabSize: V) }
+            try source.read("backbone.embeddings.weight", into: out + t * H, from: Int(id) * H, count: H)
+        }
     }
 
     /// Runs `layers` (checkpoint numbering, in the given order) on the residual stream `hidden` [T, H] in place.
     public func runLayers<S: Sequence>(_ layers: S, hidden: inout [Float], rows T: Int, tap: ForwardTap? = nil) throws where S.Element == Int {
-        for i in layers { try runLayer(i, hidden: &hidden, rows: T, tap: tap) }
+        for i in layers { try runLayer(i, hidden: &hidden, lengths: [T], tap: tap) }
     }
 
-    /// h ← h + Mixer_i(RMSNorm(h; w_i)).
+    /// Runs `layers` on a batch of sequences stacked in `hidden` [Σ lengths, H].
+    public func runLayers<S: Sequence>(_ layers: S, hidden: inout [Float], lengths: [Int], tap: ForwardTap? = nil) throws where S.Element == Int {
+        for i in layers { try runLayer(i, hidden: &hidden, lengths: lengths, tap: tap) }
+    }
+
+    /// h ← h + Mixer_i(RMSNorm(h; w_i)) for one sequence [T, H].
     public func runLayer(_ i: Int, hidden: inout [Float], rows T: Int, tap: ForwardTap? = nil) throws {
-        guard i >= 0, i < config.numLayers else { throw ModelError.badLayer(i, numLayers: config.numLayers) }
-        let H = config.hiddenSize
-        precondition(hidden.count == T * H, "hidden must be [T, H]")
-        let w = try layerWeights(i)
-        var u = [Float](repeating: 0, count: T * H)
-        hidden.withUnsafeBufferPointer { hp in
-            u.withUnsafeMutableBufferPointer { up in
-                w["norm.weight"]!.withUnsafeBufferPointer { wp in
-                    rmsNorm(up.baseAddress!, hp.baseAddress!, wp.baseAddress!, rows: T, dim: H, eps: eps)
-                }
-            }
-        }
-        emit(tap, i, .mixerIn, u, T, H)
-        let out: [Float]
-        switch config.pattern[i] {
-        case .mamba: out = mamba(i, u, T, w, tap)
-        case .attention: out = attention(i, u, T, w, tap)
-        case .mlp: out = mlp(i, u, T, w, tap)
-        }
-        emit(tap, i, .mixerOut, out, T, H)
-        hidden.withUnsafeMutableBufferPointer { hp in
-            out.withUnsafeBufferPointer { addInPlace(hp.baseAddress!, $0.baseAddress!, count: T * H) }
-        }
-        emit(tap, i, .layerOut, hidden, T, H)
-        lock.lock(); layerEvaluations += 1; lock.unlock()
+        try runLayer(i, hidden: &hidden, lengths: [T], tap: tap)
     }
 
-    /// logits [T, V] = RMSNorm(h; w_f) · lm_headᵀ.
-    public func logits(hidden: [Float], rows T: Int, tap: ForwardTap? = nil) throws -> [Float] {
-        let H = config.hiddenSize, V = config.vocabSize
-        var x = [Float](repeating: 0, count: T * H)
-        hidden.withUnsafeBufferPointer { hp in x.withUnsafeMutableBufferPointer { xp in normF.withUnsafeBufferPointer { wp in
-            rmsNorm(xp.baseAddress!, hp.baseAddress!, wp.baseAddress!, rows: T, dim: H, eps: eps)
-        } } }
-        emit(tap, -1, .finalNorm, x, T, H)
-        var out = [Float](repeating: 0, count: T * V)
-        if let lmHead {
-            x.withUnsafeBufferPointer { xp in lmHead.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
-                matmulTransB(op.baseAddress!, xp.baseAddress!, wp.baseAddress!, rows: T, inFeatures: H, outFeatures: V)
-            } } }
-        } else {
-            // Stream lm_head in vocabulary chunks of ≤ 256 MiB fp32.
-            let name = config.tieWordEmbeddings ? "backbone.embeddings.weight" : "lm_head.weight"
-            let chunkRows = max(1, min(V, (256 << 20) / (4 * H)))
-            var buf = [Float](repeating: 0, count: chunkRows * H)
-            var r0 = 0
-            while r0 < V {
-                let n = min(chunkRows, V - r0)
-                try buf.withUnsafeMutableBufferPointer { try source.read(name, into: $0.baseAddress!, from: r0 * H, count: n * H) }
-                x.withUnsafeBufferPointer { xp in buf.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
-                    matmulTransB(op.baseAddress! + r0, xp.baseAddress!, wp.baseAddress!, rows: T, inFeatures: H, outFeatures: n, ldy: V)
-                } } }
-                r0 += n
-            }
+    /// h ← h + Mixer_i(RMSNorm(h; w_i)) for a batch of sequences stacked in `hidden` [Σ lengths, H].
+    public func runLayer(_ i: Int, hidden: inout [Float], lengths: [Int], tap: ForwardTap? = nil) throws {
+        let H = config.hiddenSize
+        precondition(hidden.count == lengths.reduce(0, +) * H, "hidden must be [Σ lengths, H]")
+        try hidden.withUnsafeMutableBufferPointer { try runLayer(i, hidden: $0.baseAddress!, lengths: lengths, tap: tap) }
+    }
+
+    /// The pointer form of ``runLayer(_:hidden:lengths:tap:)``: `hidden` holds [Σ lengths, H].
+    public func runLayer(_ i: Int, hidden h: UnsafeMutablePointer<Float>, lengths: [Int], tap: ForwardTap? = nil) throws {
+        guard i >= 0, i < config.numLayers else { throw ModelError.badLayer(i, numLayers: config.numLayers) }
+        let H = config.hiddenSize, R = lengths.reduce(0, +)
+        let w = try layerWeights(i)
+        let norm: FloatBuffer
+        switch w { case let .mamba(m): norm = m.norm; case let .attention(a): norm = a.norm; case let .mlp(f): norm = f.norm }
+        let u = FloatBuffer(count: R * H)
+        rmsNorm(u.p, h, norm.p, rows: R, dim: H, eps: eps)
+        emit(tap, i, .mixerIn, u.p, lengths, H)
+        let out = FloatBuffer(count: R * H)
+        switch w {
+        case let .mamba(m): try mamba(i, m, u.p, out.p, lengths, tap)
+        case let .attention(a): try attention(i, a, u.p, out.p, lengths, tap)
+        case let .mlp(f): try mlp(i, f, u.p, out.p, lengths, tap)
         }
+        emit(tap, i, .mixerOut, out.p, lengths, H)
+        addInPlace(h, out.p, count: R * H)
+        emit(tap, i, .layerOut, h, lengths, H)
+        lock.lock(); layerEvaluations += lengths.count; lock.unlock()
+    }
+
+    /// x = RMSNorm(h; w_f) [R, H], the rows lm_head multiplies.
+    public func finalNorm(hidden: UnsafePointer<Float>, rows R: Int, into x: UnsafeMutablePointer<Float>) {
+        rmsNorm(x, hidden, normF.p, rows: R, dim: config.hiddenSize, eps: eps)
+    }
+
+    /// logits [R, V] = RMSNorm(h; w_f) · lm_headᵀ, for any rows (one sequence or a stacked batch).
+    public func logits(hidden: [Float], rows T: Int, tap: ForwardTap? = nil) throws -> [Float] {
+        try logits(hidden: hidden, lengths: [T], tap: tap)
+    }
+
+    /// logits for a stacked batch; the tap sees the final norm per sequence.
+    public func logits(hidden: [Float], lengths: [Int], tap: ForwardTap? = nil) throws -> [Float] {
+        let H = config.hiddenSize, V = config.vocabSize, R = lengths.reduce(0, +)
+        precondition(hidden.count == R * H, "hidden must be [Σ lengths, H]")
+        let x = FloatBuffer(count: R * H)
+        hidden.withUnsafeBufferPointer { finalNorm(hidden: $0.baseAddress!, rows: R, into: x.p) }
+        emit(tap, -1, .finalNorm, x.p, lengths, H)
+        var out = [Float](repeating: 0, count: R * V)
+        try out.withUnsafeMutableBufferPointer { try linear($0.baseAddress!, x.p, rows: R, lmHead) }
         return out
     }
 
     /// The full forward: logits [T, V] for one sequence, through `layers` (default: all, in order).
     public func forward(_ ids: [Int32], layers: [Int]? = nil, sample: Int = 0, tap: ForwardTap? = nil) throws -> [Float] {
-        var h = try embed(ids, sample: sample, tap: tap)
-        try runLayers(layers ?? Array(0..<config.numLayers), hidden: &h, rows: ids.count, tap: tap)
-        return try logits(hidden: h, rows: ids.count, tap: tap)
+        try forward(batch: [ids], layers: layers, firstSample: sample, tap: tap)
+    }
+
+    /// The forward of a batch: logits [Σ T_b, V], rows of sample b after those of samples < b. Equal to
+    /// running each sequence on its own (the products see more rows; per-row results do not change).
+    public func forward(batch: [[Int32]], layers: [Int]? = nil, firstSample: Int = 0, tap: ForwardTap? = nil) throws -> [Float] {
+        let lengths = batch.map(\.count)
+        var h = try embed(batch: batch, firstSample: firstSample, tap: tap)
+        try runLayers(layers ?? Array(0..<config.numLayers), hidden: &h, lengths: lengths, tap: tap)
+        return try logits(hidden: h, lengths: lengths, tap: tap)
     }
 
     @inline(__always)
-    private func emit(_ tap: ForwardTap?, _ layer: Int, _ point: TapPoint, _ v: [Float], _ rows: Int, _ cols: Int) {
+    private func emit(_ tap: ForwardTap?, _ layer: Int, _ point: TapPoint, _ v: [Float], _ lengths: [Int], _ cols: Int) {
         guard let tap, tap.wants(point) else { return }
-        v.withUnsafeBufferPointer { tap.observe(TapEvent(layer: layer, point: point, rows: rows, cols: cols, data: $0)) }
+        v.withUnsafeBufferPointer { emit(tap, layer, point, $0.baseAddress!, lengths, cols) }
     }
 
-    // MARK: - Mixers
-
-    // MARK: Mamba-2 (nemotron-h.md §3.2)
-    private func mamba(_ i: Int, _ u: [Float], _ T: Int, _ w: [String: [Float]], _ tap: ForwardTap?) -> [Float] {
-        let c = config
-        let H = c.hiddenSize, I = c.mambaIntermediate, Cc = c.convDim, nh = c.mambaNumHeads
-        let GN = c.nGroups * c.ssmStateSize, Din = c.inProjDim
-        // 1. zxbcdt [T, Din] = u · in_projᵀ; split z | xBC | dt.
-        var zxbcdt = [Float](repeating: 0, count: T * Din)
-        u.withUnsafeBufferPointer { up in w["mixer.in_proj.weight"]!.withUnsafeBufferPointer { wp in zxbcdt.withUnsafeMutableBufferPointer { op in
-            matmulTransB(op.baseAddress!, up.baseAddress!, wp.baseAddress!, rows: T, inFeatures: H, outFeatures: Din)
-        } } }
-        emit(tap, i, .inProj, zxbcdt, T, Din)
-        var xbc = [Float](repeating: 0, count: T * Cc)
-        var dt = [Float](repeating: 0, count: T * nh)
-        var y = [Float](repeating: 0, count: T * I)
-        let A = w["mixer.A_log"]!.map { -expf($0) }
-        let floor = dtFloor ? Float(c.timeStepMin) : -Float.infinity
-        zxbcdt.withUnsafeBufferPointer { zp in
-            let z = zp.baseAddress!
-            // 2. causal depthwise conv + SiLU on xBC only.
-            xbc.withUnsafeMutableBufferPointer { xp in w["mixer.conv1d.weight"]!.withUnsafeBufferPointer { cw in
-                let bias = w["mixer.conv1d.bias"]
-                if let bias {
-                    bias.withUnsafeBufferPointer { bp in
-                        causalConv1dSiLU(xp.baseAddress!, z + I, ldx: Din, cw.baseAddress!, bp.baseAddress!, rows: T, channels: Cc, kernel: c.convKernel)
-                    }
-                } else {
-                    causalConv1dSiLU(xp.baseAddress!, z + I, ldx: Din, cw.baseAddress!, nil, rows: T, channels: Cc, kernel: c.convKernel)
-                }
-            } }
-            // 4. dt = softplus(dt_raw + dt_bias), floored.
-            let dtBias = w["mixer.dt_bias"]!
-            for t in 0..<T { for h in 0..<nh {
-                dt[t * nh + h] = max(softplus(z[t * Din + I + Cc + h] + dtBias[h]), floor)
-            } }
-            // 5. scan with grouped B/C and the D skip.
-            xbc.withUnsafeBufferPointer { xp in
-                let x = xp.baseAddress!
-                y.withUnsafeMutableBufferPointer { yp in dt.withUnsafeBufferPointer { dp in A.withUnsafeBufferPointer { ap in
-                    w["mixer.D"]!.withUnsafeBufferPointer { Dp in
-                        selectiveScan(yp.baseAddress!, x: x, ldx: Cc, B: x + I, C: x + I + GN, ldbc: Cc, dt: dp.baseAddress!,
-                                      A: ap.baseAddress!, D: Dp.baseAddress!, rows: T, heads: nh, headDim: c.mambaHeadDim,
-                                      groups: c.nGroups, state: c.ssmStateSize)
-                    }
-                } } }
-            }
-            // 6. gate, then per-group RMSNorm.
-            y.withUnsafeMutableBufferPointer { yp in w["mixer.norm.weight"]!.withUnsafeBufferPointer { np in
-                gatedGroupRMSNorm(yp.baseAddress!, yp.baseAddress!, z, ldz: Din, np.baseAddress!, rows: T, dim: I, groups: c.nGroups, eps: eps)
-            } }
+    /// One event per sequence of the batch.
+    @inline(__always)
+    private func emit(_ tap: ForwardTap?, _ layer: Int, _ point: TapPoint, _ p: UnsafePointer<Float>, _ lengths: [Int], _ cols: Int) {
+        guard let tap, tap.wants(point) else { return }
+        var row = 0
+        for (s, T) in lengths.enumerated() {
+            tap.observe(TapEvent(layer: layer, point: point, rows: T, cols: cols, data: UnsafeBufferPointer(start: p + row * cols, count: T * cols), sequence: s))
+            row += T
         }
+    }
+
+    // MARK: - Mixers (inputs u [R, H] = the normed stream, outputs out [R, H]; R = Σ lengths)
+
+    /// Mamba-2 (nemotron-h.md §3.2).
+    private func mamba(_ i: Int, _ w: MambaWeights, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                       _ lengths: [Int], _ tap: ForwardTap?) throws {
+        let c = config
+        let I = c.mambaIntermediate, Cc = c.convDim, nh = c.mambaNumHeads, GN = c.nGroups * c.ssmStateSize, Din = c.inProjDim
+        let R = lengths.reduce(0, +)
+        // 1. zxbcdt [R, Din] = u · in_projᵀ; split z | xBC | dt.
+        let zxbcdt = FloatBuffer(count: R * Din)
+        try linear(zxbcdt.p, u, rows: R, w.inProj)
+        emit(tap, i, .inProj, zxbcdt.p, lengths, Din)
+        let z = zxbcdt.p
+        let xbc = FloatBuffer(count: R * Cc), dt = FloatBuffer(count: R * nh), y = FloatBuffer(count: R * I)
+        // 4. dt = softplus(dt_raw + dt_bias), floored (all rows).
+        softplusBias(dt.p, z + I + Cc, ld: Din, bias: w.dtBias.p, rows: R, cols: nh, floor: dtFloor ? Float(c.timeStepMin) : -Float.infinity)
+        var r0 = 0
+        for T in lengths {
+            // 2. causal depthwise conv + SiLU on xBC only, per sequence.
+            causalConv1dSiLU(xbc.p + r0 * Cc, z + r0 * Din + I, ldx: Din, w.conv.p, w.convBias?.p, rows: T, channels: Cc, kernel: c.convKernel)
+            // 5. scan with grouped B/C and the D skip, per sequence.
+            let x = xbc.p + r0 * Cc
+            selectiveScan(y.p + r0 * I, x: x, ldx: Cc, B: x + I, C: x + I + GN, ldbc: Cc, dt: dt.p + r0 * nh,
+                          A: w.A.p, D: w.D.p, rows: T, heads: nh, headDim: c.mambaHeadDim, groups: c.nGroups, state: c.ssmStateSize)
+            r0 += T
+        }
+        // 6. gate, then per-group RMSNorm.
+        gatedGroupRMSNorm(y.p, y.p, z, ldz: Din, w.gateNorm.p, rows: R, dim: I, groups: c.nGroups, eps: eps)
         // 7. out_proj.
-        var out = [Float](repeating: 0, count: T * H)
-        y.withUnsafeBufferPointer { yp in w["mixer.out_proj.weight"]!.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
-            matmulTransB(op.baseAddress!, yp.baseAddress!, wp.baseAddress!, rows: T, inFeatures: I, outFeatures: H)
-        } } }
-        return out
+        try linear(out, y.p, rows: R, w.outProj)
     }
 
-    // MARK: Attention (nemotron-h.md §3.3)
-    private func attention(_ i: Int, _ u: [Float], _ T: Int, _ w: [String: [Float]], _ tap: ForwardTap?) -> [Float] {
+    /// Attention (nemotron-h.md §3.3).
+    private func attention(_ i: Int, _ w: AttentionWeights, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                           _ lengths: [Int], _ tap: ForwardTap?) throws {
         let c = config
-        let H = c.hiddenSize, nq = c.numAttentionHeads, nkv = c.numKeyValueHeads, d = c.headDim
-        func proj(_ name: String, _ outF: Int) -> [Float] {
-            var o = [Float](repeating: 0, count: T * outF)
-            u.withUnsafeBufferPointer { up in w[name]!.withUnsafeBufferPointer { wp in o.withUnsafeMutableBufferPointer { op in
-                matmulTransB(op.baseAddress!, up.baseAddress!, wp.baseAddress!, rows: T, inFeatures: H, outFeatures: outF)
-            } } }
-            return o
+        let nq = c.numAttentionHeads, nkv = c.numKeyValueHeads, d = c.headDim
+        let R = lengths.reduce(0, +)
+        let q = FloatBuffer(count: R * nq * d), k = FloatBuffer(count: R * nkv * d), v = FloatBuffer(count: R * nkv * d)
+        try linear(q.p, u, rows: R, w.q)
+        try linear(k.p, u, rows: R, w.k)
+        try linear(v.p, u, rows: R, w.v)
+        let a = FloatBuffer(count: R * nq * d)
+        var r0 = 0
+        for T in lengths {
+            causalAttention(a.p + r0 * nq * d, q: q.p + r0 * nq * d, k: k.p + r0 * nkv * d, v: v.p + r0 * nkv * d,
+                            rows: T, heads: nq, kvHeads: nkv, headDim: d)
+            r0 += T
         }
-        let q = proj("mixer.q_proj.weight", nq * d), k = proj("mixer.k_proj.weight", nkv * d), v = proj("mixer.v_proj.weight", nkv * d)
-        var a = [Float](repeating: 0, count: T * nq * d)
-        q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in a.withUnsafeMutableBufferPointer { ap in
-            causalAttention(ap.baseAddress!, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, rows: T, heads: nq, kvHeads: nkv, headDim: d)
-        } } } }
-        emit(tap, i, .attnOut, a, T, nq * d)
-        var out = [Float](repeating: 0, count: T * H)
-        a.withUnsafeBufferPointer { ap in w["mixer.o_proj.weight"]!.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
-            matmulTransB(op.baseAddress!, ap.baseAddress!, wp.baseAddress!, rows: T, inFeatures: nq * d, outFeatures: H)
-        } } }
-        return out
+        emit(tap, i, .attnOut, a.p, lengths, nq * d)
+        try linear(out, a.p, rows: R, w.o)
     }
 
-    // MARK: MLP (nemotron-h.md §3.4)
-    private func mlp(_ i: Int, _ u: [Float], _ T: Int, _ w: [String: [Float]], _ tap: ForwardTap?) -> [Float] {
-        let H = config.hiddenSize, F = config.ffnHiddenSize
-        var act = [Float](repeating: 0, count: T * F)
-        u.withUnsafeBufferPointer { up in w["mixer.up_proj.weight"]!.withUnsafeBufferPointer { wp in act.withUnsafeMutableBufferPointer { op in
-            matmulTransB(op.baseAddress!, up.baseAddress!, wp.baseAddress!, rows: T, inFeatures: H, outFeatures: F)
-            relu2InPlace(op.baseAddress!, count: T * F)
-        } } }
-        emit(tap, i, .ffnAct, act, T, F)
-        var out = [Float](repeating: 0, count: T * H)
-        act.withUnsafeBufferPointer { ap in w["mixer.down_proj.weight"]!.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
-            matmulTransB(op.baseAddress!, ap.baseAddress!, wp.baseAddress!, rows: T, inFeatures: F, outFeatures: H)
-        } } }
-        return out
+    /// MLP (nemotron-h.md §3.4).
+    private func mlp(_ i: Int, _ w: MLPWeights, _ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                     _ lengths: [Int], _ tap: ForwardTap?) throws {
+        let F = config.ffnHiddenSize, R = lengths.reduce(0, +)
+        let act = FloatBuffer(count: R * F)
+        try linear(act.p, u, rows: R, w.up)
+        relu2InPlace(act.p, count: R * F)
+        emit(tap, i, .ffnAct, act.p, lengths, F)
+        try linear(out, act.p, rows: R, w.down)
     }
 }

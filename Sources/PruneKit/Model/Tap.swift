@@ -19,7 +19,8 @@ public enum TapPoint: String, Sendable, CaseIterable {
     case finalNorm = "final_norm"
 }
 
-/// One reported intermediate: a row-major [rows, cols] view valid only during the callback.
+/// One reported intermediate: a row-major [rows, cols] view valid only during the callback. A batched
+/// forward reports each sequence of the batch as its own event, in batch order (`sequence` 0, 1, …).
 public struct TapEvent {
     /// Layer index in the source checkpoint's numbering (−1 for embeddings / final norm).
     public let layer: Int
@@ -27,6 +28,8 @@ public struct TapEvent {
     public let rows: Int
     public let cols: Int
     public let data: UnsafeBufferPointer<Float>
+    /// Index of the sequence within the batch (0 for a single sequence).
+    public let sequence: Int
 }
 
 /// Receives the intermediates it asks for. Called on the forward pass's thread, in layer order.

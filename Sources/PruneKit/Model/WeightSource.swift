@@ -9,9 +9,14 @@ public protocol WeightSource: AnyObject, Sendable {
     func shape(of name: String) throws -> [Int]
     /// Widens elements [from, from + count) of the row-major tensor to Float32 into `out`.
     func read(_ name: String, into out: UnsafeMutablePointer<Float>, from: Int, count: Int) throws
+    /// Drops resident memory-mapped pages of `name` after a streamed use (no-op for in-memory sources), so
+    /// streaming a checkpoint larger than RAM does not accumulate it in the process's resident set.
+    func releasePages(_ name: String)
 }
 
 extension WeightSource {
+    public func releasePages(_ name: String) {}
+
     /// The whole tensor as Float32.
     public func floats(_ name: String) throws -> [Float] {
         let n = try shape(of: name).reduce(1, *)

@@ -81,6 +81,10 @@ public final class SlicedWeights: WeightSource, @unchecked Sendable {
         return out
     }
 
+    public func releasePages(_ name: String) {
+        if let s = slices[name] { base.releasePages(s.sourceName) }
+    }
+
     public func shape(of name: String) throws -> [Int] {
         guard let s = slices[name] else { throw CheckpointError.tensorNotFound(tensor: name, where: "the pruned model") }
         return s.targetShape

@@ -61,19 +61,26 @@ public final class CandidateEvaluator: @unchecked Sendable {
         let V = base.config.vocabSize
         var kl = 0.0, sq = 0.0, nll = 0.0
         var rows = 0, predicted = 0
-        for (b, ids) in heldout.samples.enumerated() {
-            let T = ids.count
-            let full = try fullLogits?[b] ?? fullModel.forward(ids, sample: b)
-            let logits = try model.forward(ids, sample: b)
-            kl += klDivergence(reference: full, candidate: logits, rows: T, vocab: V)
-            logits.withUnsafeBufferPointer { c in full.withUnsafeBufferPointer { f in
-                var s = 0.0
-                for i in 0..<(T * V) { let d = Double(c[i] - f[i]); s += d * d }
-                sq += s
-            } }
-            nll += nextTokenNLL(logits: logits, ids: ids, vocab: V)
-            rows += T; predicted += max(0, T - 1)
-            onSample?()
+        // Samples in batches within the model's batch budget (stacked rows); results equal one at a time.
+        for range in model.batches(heldout.samples.map(\.count), logits: true) {
+            let batch = Array(heldout.samples[range])
+            let stacked = try model.forward(batch: batch, firstSample: range.lowerBound)
+            var row = 0
+            for (k, ids) in batch.enumerated() {
+                let b = range.lowerBound + k, T = ids.count
+                let full = try fullLogits?[b] ?? fullModel.forward(ids, sample: b)
+                let logits = batch.count == 1 ? stacked : Array(stacked[(row * V)..<((row + T) * V)])
+                kl += klDivergence(reference: full, candidate: logits, rows: T, vocab: V)
+                logits.withUnsafeBufferPointer { c in full.withUnsafeBufferPointer { f in
+                    var s = 0.0
+                    for i in 0..<(T * V) { let d = Double(c[i] - f[i]); s += d * d }
+                    sq += s
+                } }
+                nll += nextTokenNLL(logits: logits, ids: ids, vocab: V)
+                rows += T; predicted += max(0, T - 1)
+                row += T
+                onSample?()
+            }
         }
         return CandidateMetrics(kl: kl / Double(rows), mse: sq / Double(rows * V), loss: predicted > 0 ? nll / Double(predicted) : .nan,
                                 seconds: Date().timeIntervalSince(start))

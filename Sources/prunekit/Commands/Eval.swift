@@ -6,7 +6,8 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mean next-token loss, perplexity and throughput of a model on a data set (CPU, fp32).",
         discussion: """
-        Each sample is run on its own. With {"input_ids"} JSONL the samples are used exactly as given. \
+        Consecutive samples are stacked into batches (one matrix product per weight and batch, within a 1 GiB \
+        activation budget); the loss equals running each sample alone. With {"input_ids"} JSONL the samples are used exactly as given. \
         --logits-out writes the logits [N, T, V] as F32 safetensors (tensor `logits`, plus `input_ids` [N, T] I32); \
         all samples must then have the same length.
         """
