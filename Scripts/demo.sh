@@ -54,7 +54,7 @@ for name, f in rows:
 PY
 
 step "8. interop: the exported model in transformers (optional; needs python3 with torch + transformers)"
-"$BIN" eval "$OUT/nemo-tiny-pruned" "${HELDOUT[@]}" --logits-out "$OUT/pruned-logits.safetensors" > /dev/null
+"$BIN" eval "$OUT/nemo-tiny-pruned" "${HELDOUT[@]}" --logits-out "$OUT/pruned-logits.safetensors" --force > /dev/null
 PY=${PYTHON:-python3}
 if "$PY" -c "import torch, transformers, safetensors" 2>/dev/null; then
     "$PY" Scripts/check_transformers.py "$OUT/nemo-tiny-pruned" --logits "$OUT/pruned-logits.safetensors" 2>&1 | grep -v "falling back\|Loading weights"

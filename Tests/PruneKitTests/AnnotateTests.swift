@@ -159,5 +159,20 @@ final class AnnotateTests: XCTestCase {
         XCTAssertEqual(r.2, 2); XCTAssertTrue(r.1.contains("kd_loss=oops"), r.1)
         r = try run(["annotate", "--db", dir + "/missing.sqlite", "--study", "tiny", "--trial", "0", "--metric", "kd_loss=1"])
         XCTAssertEqual(r.2, 3); XCTAssertTrue(r.1.contains("missing.sqlite"), r.1)
+        // --source must be a readable file (its SHA-256 is recorded); a metric is given once per call.
+        for source in [dir + "/nonexistent.json", dir] {
+            r = try run(["annotate", "--db", db, "--study", "tiny", "--trial", "\(t)", "--metric", "kd_loss=1", "--source", source])
+            XCTAssertEqual(r.2, 2, r.1); XCTAssertTrue(r.1.contains("--source") && r.1.contains(source), r.1)
+        }
+        r = try run(["annotate", "--db", db, "--study", "tiny", "--trial", "\(t)", "--metric", "kd_loss=1", "--metric", "kd_loss=2"])
+        XCTAssertEqual(r.2, 2, r.1); XCTAssertTrue(r.1.contains("kd_loss is given twice"), r.1)
+        // A baseline student of the same trial shows no search KL/loss (those are the pruned student's).
+        r = try run(["annotate", "--db", db, "--study", "tiny", "--trial", "\(t)", "--student", "random-seed-1", "--kd-steps", "400", "--metric", "kd_loss=3.5"])
+        XCTAssertEqual(r.2, 0, r.1)
+        r = try run(["leaderboard", "--db", db, "--study", "tiny", "--objective", "kd_loss", "--format", "json"])
+        let rows = try JSONParser().parse(r.0)["trials"]?.arrayValue ?? []
+        let baseline = try XCTUnwrap(rows.first { $0["student"]?.stringValue == "random-seed-1" })
+        XCTAssertEqual(baseline["kl"], .null); XCTAssertEqual(baseline["loss"], .null)
+        XCTAssertNotNil(rows.first { $0["student"]?.stringValue == "pruned" }?["kl"]?.doubleValue)
     }
 }

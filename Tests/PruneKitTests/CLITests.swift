@@ -81,7 +81,8 @@ final class CLITests: XCTestCase {
             } else {
                 assertCompleteExport(out, hidden: 96, files: oldFiles)
             }
-            XCTAssertEqual(ls(dir), [".model.prunekit-partial", "model"], "\(point): the staging folder is the only leftover")
+            // The staging folder and the (unlocked) lock file of the killed writer are the only leftovers.
+            XCTAssertEqual(ls(dir), [".model.prunekit-lock", ".model.prunekit-partial", "model"], "\(point): the staging folder is the only leftover")
             // The rerun names and removes the leftovers and puts its export in place (back to hidden 96).
             let again = try prune(out, hidden: 96, force: true)
             XCTAssertEqual(again.status, 0, again.err)
@@ -100,7 +101,7 @@ final class CLITests: XCTestCase {
         let oldFiles = ls(out)
         let r = try prune(out, hidden: 64, force: true, env: ["PRUNEKIT_TEST_KILL_AT": "parked", "PRUNEKIT_TEST_NO_EXCHANGE": "1"])
         XCTAssertTrue(r.signaled, r.err)
-        XCTAssertEqual(ls(dir), [".model.prunekit-old", ".model.prunekit-partial"])
+        XCTAssertEqual(ls(dir), [".model.prunekit-lock", ".model.prunekit-old", ".model.prunekit-partial"])
         let again = try prune(out, hidden: 64, force: true, env: ["PRUNEKIT_TEST_NO_EXCHANGE": "1"])
         XCTAssertEqual(again.status, 0, again.err)
         XCTAssertTrue(again.err.contains(".model.prunekit-old"), again.err)
@@ -118,7 +119,7 @@ final class CLITests: XCTestCase {
         let r = try prune(out, hidden: 96, env: ["PRUNEKIT_TEST_KILL_AT": "tensor:10"])
         XCTAssertTrue(r.signaled, r.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "the output folder appears only when complete")
-        XCTAssertEqual(ls(dir), [".fresh.prunekit-partial"])
+        XCTAssertEqual(ls(dir), [".fresh.prunekit-lock", ".fresh.prunekit-partial"])
         // Without --force the rerun is not refused: only a leftover exists, and it is named and removed.
         let again = try prune(out, hidden: 96)
         XCTAssertEqual(again.status, 0, again.err)
@@ -209,6 +210,54 @@ final class CLITests: XCTestCase {
         let e = try run(["eval", Fixtures.nemoTiny, "--data", ids, "--quiet", "--format", "json"])
         XCTAssertEqual(e.status, 0, e.err)
         XCTAssertTrue(e.out.contains(expected.fingerprint), e.out)
+    }
+
+    /// Output files never replace an input: `eval --logits-out` and `tokenize --out` refuse the model's own files
+    /// (weights, config), anything inside the model folder and the data file, and an existing file without --force;
+    /// the inputs are left byte for byte.
+    func testOutputFilesNeverReplaceInputs() throws {
+        let model = dir + "/model"
+        try FileManager.default.copyItem(atPath: Fixtures.nemoTiny, toPath: model)
+        let before = try ls(model).map { ($0, try Data(contentsOf: URL(fileURLWithPath: model + "/" + $0))) }
+        let data = model + "/heldout.jsonl"
+        for target in [model + "/model.safetensors", model + "/config.json", data, model + "/new.safetensors"] {
+            let e = try run(["eval", model, "--data", data, "--samples", "1", "--seq-len", "8", "--quiet", "--logits-out", target, "--force"])
+            XCTAssertEqual(e.status, 2, "\(target): \(e.err)")
+            XCTAssertTrue(e.err.contains("--logits-out") && e.err.contains(target), e.err)
+            let t = try run(["tokenize", model, "--data", data, "--samples", "1", "--seq-len", "8", "--out", target, "--force"])
+            XCTAssertEqual(t.status, 2, "\(target): \(t.err)")
+            XCTAssertTrue(t.err.contains("--out") && t.err.contains(target), t.err)
+        }
+        for (name, content) in before {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model + "/" + name)), content, "\(name) was modified")
+        }
+        XCTAssertEqual(try ls(model), before.map(\.0), "files appeared in the model folder")
+        // An existing file elsewhere is replaced only with --force.
+        let out = dir + "/logits.safetensors"
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: out))
+        let refused = try run(["eval", model, "--data", data, "--samples", "1", "--seq-len", "8", "--quiet", "--logits-out", out])
+        XCTAssertEqual(refused.status, 2, refused.err)
+        XCTAssertTrue(refused.err.contains("already exists") && refused.err.contains("--force"), refused.err)
+        XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "keep")
+        let replaced = try run(["eval", model, "--data", data, "--samples", "1", "--seq-len", "8", "--quiet", "--logits-out", out, "--force"])
+        XCTAssertEqual(replaced.status, 0, replaced.err)
+        XCTAssertNoThrow(try SafetensorsFile(path: out))
+    }
+
+    /// A FIFO named like a weights file is refused at once (opening it must not wait for a writer).
+    func testFIFOWeightsFileIsRefusedWithoutBlocking() throws {
+        let fifo = dir + "/model.safetensors"
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let done = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var error: Error? }
+        let box = Box()
+        Thread.detachNewThread {
+            do { _ = try SafetensorsFile(path: fifo) } catch { box.error = error }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + 20) == .success else { return XCTFail("opening a FIFO blocked") }
+        let e = try XCTUnwrap(box.error)
+        XCTAssertTrue("\(e)".contains(fifo) && "\(e)".contains("not a regular file"), "\(e)")
     }
 
     /// Progress reaches a redirected stderr as plain lines (the interval from PRUNEKIT_PROGRESS_INTERVAL), and

@@ -180,6 +180,51 @@ final class DiskAndSignalTests: XCTestCase {
                                                          optionsKey: "o")?.hidden, scores(saved).hidden)
     }
 
+    // MARK: - Two writers of one folder
+
+    /// A second writer of the same output folder while the first holds its lock (two `prune` runs at once) is
+    /// refused with a message naming the folder, and touches neither the first one's staging folder nor the
+    /// existing export; once the lock is released the write completes.
+    func testSecondWriterOfTheSameFolderIsRefused() throws {
+        let dir = Fixtures.tempDir("prunekit-lock")
+        cleanup.append { try? FileManager.default.removeItem(atPath: dir) }
+        let folder = try ModelFolder(path: Fixtures.nemoTiny)
+        let entries = folder.config.expectedTensors().map { CheckpointWriter.Entry(name: $0.name, dtype: .BF16, shape: $0.shape) }
+        let out = dir + "/pruned"
+        let produce = { (e: CheckpointWriter.Entry, from: Int, count: Int, dst: UnsafeMutablePointer<Float>) throws in
+            try folder.read(e.name, into: dst, from: from, count: count)
+        }
+        try CheckpointWriter(outputDir: out, sourceDir: Fixtures.nemoTiny).write(config: folder.config, tensors: entries, chunkElements: 1 << 16, read: produce)
+        let exported = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        // Another process holds the lock and has a staging folder in progress.
+        let staging = CheckpointWriter.stagingPath(out)
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        try Data("in progress".utf8).write(to: URL(fileURLWithPath: staging + "/model.safetensors"))
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["--exclusive", CheckpointWriter.lockPath(out), "sleep", "30"]
+        try holder.run()
+        cleanup.append { if holder.isRunning { holder.terminate() } }
+        var held = false
+        for _ in 0..<200 where !held {
+            let fd = open(CheckpointWriter.lockPath(out), O_RDWR)
+            if fd >= 0 { held = flock(fd, LOCK_EX | LOCK_NB) != 0; close(fd) }
+            if !held { usleep(10_000) }
+        }
+        XCTAssertTrue(held, "the test could not take the lock")
+        let writer = CheckpointWriter(outputDir: out, sourceDir: Fixtures.nemoTiny, force: true)
+        XCTAssertThrowsError(try writer.write(config: folder.config, tensors: entries, chunkElements: 1 << 16, read: produce)) { e in
+            XCTAssertTrue("\(e)".contains(out) && "\(e)".contains("another process is writing"), "\(e)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: staging + "/model.safetensors", encoding: .utf8), "in progress", "the other writer's staging folder was touched")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), exported)
+        holder.terminate(); holder.waitUntilExit()
+        try FileManager.default.removeItem(atPath: staging)
+        try writer.write(config: folder.config, tensors: entries, chunkElements: 1 << 16, read: produce)
+        XCTAssertNoThrow(try ModelFolder(path: out, strict: true))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: CheckpointWriter.lockPath(out)), "the lock file is removed when the write ends")
+    }
+
     // MARK: - Signals during an export
 
     /// SIGINT, then SIGTERM, while `prunekit prune` writes the weights of a 150 MB model: the process dies,

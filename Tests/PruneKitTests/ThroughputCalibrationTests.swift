@@ -387,6 +387,16 @@ final class ThroughputCalibrationTests: XCTestCase {
         let onto = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", csv, "--force"])
         XCTAssertNotEqual(onto.code, 0)
         XCTAssertTrue(onto.err.contains("measurement files"), onto.err)
+        // --out in a missing folder or onto a directory, and a directory as a measurements file: exit 2, path named.
+        let missing = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", dir + "/no-such-folder/p.json"])
+        XCTAssertEqual(missing.code, 2, missing.err)
+        XCTAssertTrue(missing.err.contains("no-such-folder/p.json") && missing.err.contains("the folder does not exist"), missing.err)
+        let ontoDir = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", dir, "--force"])
+        XCTAssertEqual(ontoDir.code, 2, ontoDir.err)
+        XCTAssertTrue(ontoDir.err.contains("not a regular file"), ontoDir.err)
+        let dirInput = try run(["cost", "calibrate", dir, "--hardware", "a10g"])
+        XCTAssertEqual(dirInput.code, 2, dirInput.err)
+        XCTAssertTrue(dirInput.err.contains("is a directory"), dirInput.err)
         // One run: the warning names what stayed at its default.
         let one = try write("one.csv", "model,isl,osl,num_prompts,output_tokens_per_second\nnano-9b,1024,1024,64,120\n")
         let w = try run(["cost", "calibrate", one, "--hardware", "a10g"])

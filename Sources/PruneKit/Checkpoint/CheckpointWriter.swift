@@ -151,6 +151,43 @@ public final class CheckpointWriter {
         return (parent as NSString).appendingPathComponent(".\(name).\(suffix)")
     }
 
+    /// The hidden sibling file a writer of `outputDir` holds an exclusive `flock` on while it writes, so a second
+    /// writer of the same folder (another `prunekit prune` at the same time) is refused instead of taking the
+    /// first one's staging folder for leftovers. The writer removes it when done; one left by a killed process is
+    /// not locked and is taken over by the next writer.
+    public static func lockPath(_ outputDir: String) -> String { sibling(outputDir, suffix: "prunekit-lock") }
+
+    /// Takes the write lock of `outputDir` (``lockPath(_:)``) and returns its descriptor; ``unlockOutput(_:)``
+    /// removes the file and closes it. The lock is held on the file the path names at that moment (checked by
+    /// inode after locking), so a writer that removes the file as it finishes cannot let two others in at once.
+    private func lockOutput() throws -> Int32 {
+        let path = Self.lockPath(outputDir)
+        for _ in 0..<100 {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw CheckpointError.write(path: outputDir, message: "cannot create the lock file \(path) next to it: \(describeWriteErrno(errno))")
+            }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                let e = errno
+                close(fd)
+                if e == EWOULDBLOCK {
+                    throw CheckpointError.write(path: outputDir, message: "another process is writing this folder right now (it holds \(path)); wait for it to finish or choose another output folder")
+                }
+                throw CheckpointError.write(path: outputDir, message: "cannot lock \(path): \(String(cString: strerror(e)))")
+            }
+            var held = stat(), named = stat()
+            if fstat(fd, &held) == 0, stat(path, &named) == 0, held.st_dev == named.st_dev, held.st_ino == named.st_ino { return fd }
+            close(fd)  // the previous holder removed the file as it finished: lock the one the path names now
+        }
+        throw CheckpointError.write(path: outputDir, message: "cannot take the lock \(path): it keeps being replaced")
+    }
+
+    /// Removes the lock file and releases the lock taken by ``lockOutput()``.
+    private func unlockOutput(_ fd: Int32) {
+        unlink(Self.lockPath(outputDir))
+        close(fd)
+    }
+
     /// Paths an interrupted write of `outputDir` may have left: the staging folder, a parked old export, and the
     /// hidden `.NAME.partial` temporaries of earlier versions inside `outputDir`.
     public static func leftovers(outputDir: String) -> [String] {
@@ -244,6 +281,8 @@ public final class CheckpointWriter {
         }
         try checkFreeSpace(plan.totalBytes)
         try createParentDirs()
+        let lock = try lockOutput()
+        defer { unlockOutput(lock) }
         try removeLeftovers()
         let staging = Self.stagingPath(outputDir)
         guard mkdir(staging, 0o755) == 0 else {

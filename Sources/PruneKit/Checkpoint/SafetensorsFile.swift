@@ -47,12 +47,15 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Reads and validates the header of `path`. Maps no data until a tensor is read.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below); regular files ignore it.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError.io(file: path, message: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw CheckpointError.io(file: path, message: "cannot stat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError.io(file: path, message: "not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CheckpointError.io(file: path, message: "not a regular file (a \((st.st_mode & S_IFMT) == S_IFDIR ? "directory" : "FIFO, device or socket")); a safetensors file is expected")
+        }
         let size = Int(st.st_size)
         fileSize = size
         guard size >= 8 else { throw CheckpointError.headerTooSmall(file: path, size: size) }

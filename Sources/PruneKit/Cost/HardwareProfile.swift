@@ -98,8 +98,8 @@ public enum HardwareProfiles {
     /// - Throws: ``CostError/badHardwareFile(file:message:)``.
     public static func load(path: String) throws -> [HardwareProfile] {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw CostError.badHardwareFile(file: path, message: "cannot read: \(error.localizedDescription)")
+        do { data = try readRegularFile(path) } catch let e as FileAccessError {
+            throw CostError.badHardwareFile(file: path, message: e.message)
         }
         let json: JSONValue
         do { json = try JSONParser().parse(data) } catch {

@@ -107,10 +107,10 @@ public struct ServingMeasurements: Sendable {
 
         mutating func bytes(_ path: String, file: String, line: Int) throws -> Data {
             do {
-                let d = try Data(contentsOf: URL(fileURLWithPath: path))
+                let d = try readRegularFile(path)
                 hash.update(data: d)
                 return d
-            } catch { throw MeasurementError(file: file, line: line, message: "cannot read \(path): \(error.localizedDescription)") }
+            } catch let e as FileAccessError { throw MeasurementError(file: file, line: line, message: "cannot read \(path): \(e.message)") }
         }
 
         mutating func read(path: String) throws {

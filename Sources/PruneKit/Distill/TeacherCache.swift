@@ -231,7 +231,13 @@ public enum TeacherCache {
         let plan = Self.plan(identity, samples: N, seqLen: T, options: o)
         let manifestPath = (outDir as NSString).appendingPathComponent(manifestName)
         if let data = fm.contents(atPath: manifestPath) {
-            let stored = try? JSONParser().parse(data)
+            let stored: JSONValue?
+            do { stored = try JSONParser().parse(data) } catch {
+                guard force else {
+                    throw TeacherCacheError.output(path: manifestPath, message: "is not valid JSON (\(error)): the cache's manifest is damaged; use --force to rebuild the cache, or another --out")
+                }
+                stored = nil
+            }
             let keys = plan.objectValue!.map(\.0)
             let differing = keys.first { stored?[$0] != plan[$0] }
             if stored?["format"]?.stringValue != formatName || differing != nil {

@@ -22,7 +22,7 @@ struct Annotate: ParsableCommand {
     @Option(help: "Study name (default: the most recently created study).")
     var study: String?
 
-    @Option(help: "Trial number.")
+    @Option(parsing: .unconditional, help: "Trial number.")
     var trial: Int
 
     @Option(help: "Student label (default: pruned, the trial's importance-pruned export).")
@@ -31,7 +31,7 @@ struct Annotate: ParsableCommand {
     @Option(parsing: .singleValue, help: "NAME=VALUE, e.g. kd_loss=3.41 (repeatable).")
     var metric: [String] = []
 
-    @Option(name: .customLong("kd-steps"), help: "Distillation steps the metrics were measured after (0 = before distillation).")
+    @Option(name: .customLong("kd-steps"), parsing: .unconditional, help: "Distillation steps the metrics were measured after (0 = before distillation).")
     var kdSteps: Int?
 
     @Option(help: "Free-text note stored with the metrics.")
@@ -52,6 +52,10 @@ struct Annotate: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let parsed = try metric.map(TrialStore.parseMetric)
+            var seen = Set<String>()
+            for m in parsed where !seen.insert(m.name).inserted {
+                throw ValidationError("--metric \(m.name) is given twice; give each metric once per call")
+            }
             let store = try openExisting(db)
             let s = try resolveStudy(store, study)
             let env = ProcessInfo.processInfo
@@ -60,8 +64,11 @@ struct Annotate: ParsableCommand {
                                                ("cwd", .string(FileManager.default.currentDirectoryPath)),
                                                ("command", .array(CommandLine.arguments.map { .string($0) }))]
             if let source {
-                let sha = FileManager.default.contents(atPath: source).map(sha256Hex)
-                prov.append(("source", .object([("path", .string(source)), ("sha256", sha.map { .string($0) } ?? .null)])))
+                let bytes: Data
+                do { bytes = try readRegularFile(source) } catch let e as FileAccessError {
+                    throw ValidationError("--source \(e.path): \(e.message); give the file the metrics came from (its SHA-256 is recorded)")
+                }
+                prov.append(("source", .object([("path", .string(source)), ("sha256", .string(sha256Hex(bytes)))])))
             }
             let rows = try store.annotate(study: s, trial: trial, student: student, metrics: parsed, kdSteps: kdSteps, note: note,
                                           provenance: .object(prov))

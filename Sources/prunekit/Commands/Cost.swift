@@ -35,19 +35,19 @@ struct CostPredict: ParsableCommand {
     @Option(help: "JSON file of extra or replacement hardware profiles (same format as the built-in hardware.json; a calibrated profile from `prunekit cost calibrate`).")
     var hardwareFile: String?
 
-    @Option(help: "Context length for the memory check, tokens.")
+    @Option(parsing: .unconditional, help: "Context length for the memory check, tokens.")
     var context: Int = 131072
 
-    @Option(help: "Batch size for the memory check, sequences.")
+    @Option(parsing: .unconditional, help: "Batch size for the memory check, sequences.")
     var batch: Int = 1
 
-    @Option(help: "Workload input (prompt) length, tokens.")
+    @Option(parsing: .unconditional, help: "Workload input (prompt) length, tokens.")
     var isl: Int = 8192
 
-    @Option(help: "Workload output length, tokens.")
+    @Option(parsing: .unconditional, help: "Workload output length, tokens.")
     var osl: Int = 16384
 
-    @Option(help: "Prompts in the workload (vLLM --num-prompts); default: the steady state of full waves.")
+    @Option(parsing: .unconditional, help: "Prompts in the workload (vLLM --num-prompts); default: the steady state of full waves.")
     var numPrompts: Int?
 
     @Option(help: "Weight and KV-cache dtype: bf16, fp16, fp32, fp8.")
@@ -56,31 +56,31 @@ struct CostPredict: ParsableCommand {
     @Option(help: "SSM state dtype (default: the config's mamba_ssm_cache_dtype, float32 if absent).")
     var ssmDtype: String?
 
-    @Option(help: "Fraction of GPU memory kept by the serving framework (budget check).")
+    @Option(parsing: .unconditional, help: "Fraction of GPU memory kept by the serving framework (budget check).")
     var frameworkFraction: Double = 0.05
 
-    @Option(help: "Memory reserved for other uses (the paper: a vision encoder), GiB (budget check).")
+    @Option(parsing: .unconditional, help: "Memory reserved for other uses (the paper: a vision encoder), GiB (budget check).")
     var reservedGib: Double = 1.3
 
-    @Option(help: "vLLM --gpu-memory-utilization: fraction of GPU memory for weights + activations + KV cache.")
+    @Option(parsing: .unconditional, help: "vLLM --gpu-memory-utilization: fraction of GPU memory for weights + activations + KV cache.")
     var gpuMemoryUtilization: Double = 0.9
 
-    @Option(help: "vLLM --max-num-seqs (default: vLLM's, 256, or 1024 on GPUs with ≥ 70 GiB).")
+    @Option(parsing: .unconditional, help: "vLLM --max-num-seqs (default: vLLM's, 256, or 1024 on GPUs with ≥ 70 GiB).")
     var maxNumSeqs: Int?
 
-    @Option(help: "vLLM --max-num-batched-tokens (default: vLLM's, 8192, or 16384 on GPUs with ≥ 70 GiB).")
+    @Option(parsing: .unconditional, help: "vLLM --max-num-batched-tokens (default: vLLM's, 8192, or 16384 on GPUs with ≥ 70 GiB).")
     var maxNumBatchedTokens: Int?
 
-    @Option(help: "Memory vLLM keeps besides weights and KV cache (activations, CUDA graphs), GiB; default: estimated per model.")
+    @Option(parsing: .unconditional, help: "Memory vLLM keeps besides weights and KV cache (activations, CUDA graphs), GiB; default: estimated per model.")
     var runtimeOverheadGib: Double?
 
-    @Option(help: "Fraction of peak FLOP/s reached (0, 1]; default: the calibrated profile's, else 0.7.")
+    @Option(parsing: .unconditional, help: "Fraction of peak FLOP/s reached (0, 1]; default: the calibrated profile's, else 0.7.")
     var computeEfficiency: Double?
 
-    @Option(help: "Fraction of peak memory bandwidth reached (0, 1]; default: the calibrated profile's, else 0.7.")
+    @Option(parsing: .unconditional, help: "Fraction of peak memory bandwidth reached (0, 1]; default: the calibrated profile's, else 0.7.")
     var bandwidthEfficiency: Double?
 
-    @Option(help: "Fixed time per engine step, ms; default: the calibrated profile's, else 0.")
+    @Option(parsing: .unconditional, help: "Fixed time per engine step, ms; default: the calibrated profile's, else 0.")
     var stepOverheadMs: Double?
 
     @Option(help: "Output format: table or json.")
@@ -161,22 +161,22 @@ struct CostCalibrate: ParsableCommand {
     @Option(help: "Model folder or config.json of bare vLLM JSON files.")
     var model: String?
 
-    @Option(help: "ISL of bare vLLM JSON files, tokens.")
+    @Option(parsing: .unconditional, help: "ISL of bare vLLM JSON files, tokens.")
     var isl: Int?
 
-    @Option(help: "OSL of bare vLLM JSON files, tokens.")
+    @Option(parsing: .unconditional, help: "OSL of bare vLLM JSON files, tokens.")
     var osl: Int?
 
     @Option(help: "Weight dtype of bare vLLM JSON files.")
     var dtype: String = "bf16"
 
-    @Option(help: "vLLM --gpu-memory-utilization of the runs (a run's own column wins).")
+    @Option(parsing: .unconditional, help: "vLLM --gpu-memory-utilization of the runs (a run's own column wins).")
     var gpuMemoryUtilization: Double = 0.9
 
-    @Option(help: "vLLM --max-num-batched-tokens of the runs (default: vLLM's for the GPU).")
+    @Option(parsing: .unconditional, help: "vLLM --max-num-batched-tokens of the runs (default: vLLM's for the GPU).")
     var maxNumBatchedTokens: Int?
 
-    @Option(help: "Memory vLLM keeps besides weights and KV cache, GiB; default: estimated per model.")
+    @Option(parsing: .unconditional, help: "Memory vLLM keeps besides weights and KV cache, GiB; default: estimated per model.")
     var runtimeOverheadGib: Double?
 
     @Option(help: "Output format: table or json.")
@@ -193,6 +193,7 @@ struct CostCalibrate: ParsableCommand {
                     throw ValidationError("--out \(out) is one of the measurement files; choose another path")
                 }
                 if FileManager.default.fileExists(atPath: out) && !force { throw ValidationError("--out \(out) exists; give --force to overwrite it") }
+                try checkReplaceable(out, option: "--out")
             }
             let profile = try HardwareProfiles.named(hardware, in: HardwareProfiles.catalogue(userFile: hardwareFile))
             let data = try ServingMeasurements.load(paths: measurements, defaults: .init(model: model, inputLength: isl, outputLength: osl, dtype: dtype))
@@ -216,7 +217,9 @@ struct CostCalibrate: ParsableCommand {
             if let out {
                 let doc: JSONValue = .object([("format", .string("prunekit-hardware-profiles")), ("version", .int(1)),
                                               ("profiles", .array([calibrated.json]))])
-                try JSONWriter(indent: 2).data(doc).write(to: URL(fileURLWithPath: out), options: .atomic)
+                do { try writeFileAtomically(JSONWriter(indent: 2).data(doc), to: out) } catch let e as FileAccessError {
+                    throw CostError.badHardwareFile(file: out, message: e.message)
+                }
             }
             switch format {
             case .json:

@@ -30,8 +30,11 @@ struct Eval: ParsableCommand {
     @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min (NVIDIA/vLLM/Megatron behaviour).")
     var noDtFloor = false
 
-    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
+    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
     var weightCacheGiB: Double = 4
+
+    @Flag(help: "Replace an existing --logits-out file.")
+    var force = false
 
     @Flag(name: .customLong("per-sample"), help: "Also print each sample's tokens, loss (and KL with --reference).")
     var perSample = false
@@ -52,7 +55,7 @@ struct Eval: ParsableCommand {
                 return (dir.isEmpty ? "" : dir + "/") + "." + name + ".partial"
             }
             if let logitsOut {
-                try checkReplaceable(logitsOut, option: "--logits-out")
+                try checkOutputFile(logitsOut, option: "--logits-out", inputs: [model, dataOptions.data] + (reference.map { [$0] } ?? []), force: force)
                 T = set.samples.first?.count ?? 0
                 guard set.samples.allSatisfy({ $0.count == T }) else {
                     let lengths = Set(set.samples.map(\.count)).sorted()

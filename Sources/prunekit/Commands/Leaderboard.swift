@@ -28,7 +28,7 @@ struct Leaderboard: ParsableCommand {
     @Flag(help: "Only the Pareto front of (tokens/s max, KL min).")
     var pareto = false
 
-    @Option(help: "Show only the first N.")
+    @Option(parsing: .unconditional, help: "Show only the first N.")
     var top: Int?
 
     @Option(help: "Rank by this metric instead of the study's objective: kl, mse, loss, or a post-hoc metric recorded with `prunekit annotate` (e.g. kd_loss; the figure after the most KD steps).")

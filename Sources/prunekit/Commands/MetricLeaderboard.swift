@@ -2,7 +2,9 @@ import Foundation
 import PruneKit
 
 /// `leaderboard --objective NAME` for a post-hoc metric (recorded with `prunekit annotate`): every (trial,
-/// student) with that metric, ranked by its figure after the most KD steps, next to the search's own figures.
+/// student) with that metric, ranked by its figure after the most KD steps, next to the search's own figures
+/// (KL and loss are the search's measurement of the trial's own pruned student; other students, such as a
+/// random-keep-set baseline of the same architecture, show none).
 enum MetricLeaderboard {
     static func print(store: TrialStore, study s: StudyRecord, metric: String, maximize: Bool, top: Int?, format: TableFormat) throws {
         let history = try store.metrics(study: s.id)
@@ -14,6 +16,10 @@ enum MetricLeaderboard {
         if let top { ranked = Array(ranked.prefix(top)) }
         let trials = Dictionary(uniqueKeysWithValues: try store.trials(study: s.id).map { ($0.number, $0) })
         func d(_ v: Double?) -> JSONValue { v.map { $0.isFinite ? .double($0) : .null } ?? .null }
+        /// The search's KL and loss describe the trial's own pruned student only.
+        func searched(_ r: TrialStore.MetricRank, _ v: (TrialRecord) -> Double?) -> Double? {
+            r.student == TrialMetric.prunedStudent ? trials[r.trialNumber].flatMap(v) : nil
+        }
         switch format {
         case .json:
             printJSON(.object([("study", .string(s.name)), ("objective", .string(metric)), ("direction", .string(maximize ? "maximize" : "minimize")),
@@ -22,7 +28,7 @@ enum MetricLeaderboard {
                                    return .object([("rank", .int(i + 1)), ("number", .int(r.trialNumber)), ("student", .string(r.student)),
                                                    (metric, d(r.value)), ("kd_steps", r.kdSteps.map { .int($0) } ?? .null),
                                                    ("\(metric)_before_kd", d(r.before)), ("params", .int(t?.params ?? 0)),
-                                                   ("tokens_per_second", d(t?.tokensPerSecond)), ("kl", d(t?.kl)), ("loss", d(t?.loss))])
+                                                   ("tokens_per_second", d(t?.tokensPerSecond)), ("kl", d(searched(r, \.kl))), ("loss", d(searched(r, \.loss)))])
                                }))]))
         case .csv:
             Swift.print(["rank", "number", "student", metric, "kd_steps", "\(metric)_before_kd", "params", "tokens_per_second", "kl", "loss"].joined(separator: ","))
@@ -33,7 +39,7 @@ enum MetricLeaderboard {
                 cells.append(r.kdSteps.map(String.init) ?? "")
                 cells.append(opt(r.before))
                 cells.append("\(t?.params ?? 0)")
-                cells += [opt(t?.tokensPerSecond), opt(t?.kl), opt(t?.loss)]
+                cells += [opt(t?.tokensPerSecond), opt(searched(r, \.kl)), opt(searched(r, \.loss))]
                 Swift.print(cells.joined(separator: ","))
             }
         case .table:
@@ -41,7 +47,8 @@ enum MetricLeaderboard {
             let rows = ranked.enumerated().map { i, r -> [String] in
                 let t = trials[r.trialNumber], a = t?.architecture
                 return ["\(i + 1)", "\(r.trialNumber)", r.student, a.map { "\($0.numLayers!)" } ?? "-", a.map { "\($0.hiddenSize!)" } ?? "-",
-                        t.map { grouped($0.params) } ?? "-", t?.kl.map { String(format: "%.5f", $0) } ?? "-", t?.loss.map { String(format: "%.4f", $0) } ?? "-",
+                        t.map { grouped($0.params) } ?? "-", searched(r, \.kl).map { String(format: "%.5f", $0) } ?? "-",
+                        searched(r, \.loss).map { String(format: "%.4f", $0) } ?? "-",
                         r.before.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.4f", r.value), r.kdSteps.map(String.init) ?? "-"]
             }
             Swift.print(renderTable(header: ["rank", "trial", "student", "layers", "hidden", "params", "KL", "loss", "\(metric) @0", metric, "KD steps"], rows: rows))

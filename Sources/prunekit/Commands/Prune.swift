@@ -20,22 +20,22 @@ struct Prune: ParsableCommand {
     @Argument(help: "Output folder for the pruned model.")
     var out: String
 
-    @Option(help: "Target hidden size H (embedding channels).")
+    @Option(parsing: .unconditional, help: "Target hidden size H (embedding channels).")
     var hiddenSize: Int?
 
-    @Option(help: "Target FFN hidden size F (intermediate_size).")
+    @Option(parsing: .unconditional, help: "Target FFN hidden size F (intermediate_size).")
     var ffnHiddenSize: Int?
 
-    @Option(help: "Target Mamba heads per Mamba layer (a multiple of n_groups).")
+    @Option(parsing: .unconditional, help: "Target Mamba heads per Mamba layer (a multiple of n_groups).")
     var mambaNumHeads: Int?
 
-    @Option(help: "Target Mamba head dim P.")
+    @Option(parsing: .unconditional, help: "Target Mamba head dim P.")
     var mambaHeadDim: Int?
 
-    @Option(help: "Target attention heads (a multiple of num_key_value_heads).")
+    @Option(parsing: .unconditional, help: "Target attention heads (a multiple of num_key_value_heads).")
     var numAttentionHeads: Int?
 
-    @Option(help: "Target layer count; drops the layers the iterative ranking removes first.")
+    @Option(parsing: .unconditional, help: "Target layer count; drops the layers the iterative ranking removes first.")
     var numLayers: Int?
 
     @Option(help: "Layers to drop, comma-separated, 0-based source numbering (e.g. 3,8).")
@@ -77,7 +77,7 @@ struct Prune: ParsableCommand {
     @Flag(help: "Allow a non-empty OUT_DIR: the new export is written next to it and replaces the old one only when complete (other files in it are kept).")
     var force = false
 
-    @Option(help: "Random keep-sets from this seed instead of importance scores (baseline).")
+    @Option(parsing: .unconditional, help: "Random keep-sets from this seed instead of importance scores (baseline).")
     var randomSeed: UInt64?
 
     @Option(help: "Dry-run output format: table or json.")
@@ -136,7 +136,7 @@ struct Prune: ParsableCommand {
                     // A dry run never computes scores: the shapes do not depend on which channels are kept, but the
                     // layers --num-layers drops come from the ranking.
                     if numLayers != nil {
-                        throw PruneError.needsScores("--dry-run does not compute importance scores, and none are stored in \(db) for --data \(data!) with these options; the layers --num-layers drops come from the iterative ranking: run `prunekit score \(model) --data \(data!) --db \(db)` first, or give --drop-layers")
+                        throw PruneError.needsScores("--dry-run does not compute importance scores, and none are stored in \(db) for --data \(data!) with these options; the layers --num-layers drops come from the iterative ranking: run `prunekit score \(model) --data \(data!)\(samples.map { " --samples \($0)" } ?? "")\(seqLen.map { " --seq-len \($0)" } ?? "") --db \(db)` first, or give --drop-layers")
                     }
                     note("note: dry run: no importance scores for --data are stored in \(db) and a dry run does not compute them; the shapes below do not depend on them")
                     plan = try PruningPlan.random(source: folder.config, target: target, seed: 0)

@@ -29,7 +29,7 @@ struct Score: ParsableCommand {
     @Option(help: "Distance to the full model's logits for the iterative ranking: mse or kl.")
     var metric: ScoreOptions.Metric = .mse
 
-    @Option(help: "Layers the iterative ranking removes (default: all but one, a complete order).")
+    @Option(parsing: .unconditional, help: "Layers the iterative ranking removes (default: all but one, a complete order).")
     var remove: Int?
 
     @Option(name: .customLong("seq-agg"), help: "Aggregation over the sequence: mean (default), l2, max.")
@@ -44,7 +44,7 @@ struct Score: ParsableCommand {
     @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min.")
     var noDtFloor = false
 
-    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
+    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
     var weightCacheGiB: Double = 4
 
     @Option(help: "Output format: table or json.")

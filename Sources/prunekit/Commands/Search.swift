@@ -36,16 +36,16 @@ struct Search: ParsableCommand {
     @Flag(help: "No progress or log lines on stderr (progress: a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
     var quiet = false
 
-    @Option(name: .customLong("max-trials"), help: "Evaluate at most this many trials in this process, then stop (resume later).")
+    @Option(name: .customLong("max-trials"), parsing: .unconditional, help: "Evaluate at most this many trials in this process, then stop (resume later).")
     var maxTrials: Int?
 
-    @Option(name: .customLong("stale-after"), help: "Seconds without a heartbeat after which another worker's RUNNING trial is retried (default 600; a dead pid on this host is detected at once).")
+    @Option(name: .customLong("stale-after"), parsing: .unconditional, help: "Seconds without a heartbeat after which another worker's RUNNING trial is retried (default 600; a dead pid on this host is detected at once).")
     var staleAfter: Double = 600
 
     @Flag(name: .customLong("retry-failed"), help: "Evaluate FAIL trials again.")
     var retryFailed = false
 
-    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory per model (default 4).")
+    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory per model (default 4).")
     var weightCacheGiB: Double = 4
 
     func validate() throws {

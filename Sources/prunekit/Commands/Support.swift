@@ -91,6 +91,26 @@ func checkReplaceable(_ path: String, option: String) throws {
     }
 }
 
+/// Throws unless `path` may be written as a new output file: a regular file or missing (``checkReplaceable``),
+/// not one of `inputs` nor inside one of them (an input model folder, the data file), and not an existing file
+/// unless `force`. Paths are compared after resolving symbolic links.
+func checkOutputFile(_ path: String, option: String, inputs: [String], force: Bool) throws {
+    try checkReplaceable(path, option: option)
+    let exists = FileManager.default.fileExists(atPath: path)
+    let dir = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+    let resolved = realpathString(path) ?? realpathString(dir.isEmpty ? "." : dir).map { $0 + "/" + name }
+    if let target = resolved {
+        for input in inputs {
+            guard let r = realpathString(input) else { continue }
+            if target == r { throw ValidationError("\(option) \(path) is the input \(input); choose another file") }
+            if target.hasPrefix(r.hasSuffix("/") ? r : r + "/") {
+                throw ValidationError("\(option) \(path) is inside the input folder \(input); write it outside the model folder")
+            }
+        }
+    }
+    if exists && !force { throw ValidationError("\(option) \(path) already exists; pass --force to replace it") }
+}
+
 /// Peak resident memory of this process in bytes (VmHWM from /proc/self/status).
 func peakResidentBytes() -> Int {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }

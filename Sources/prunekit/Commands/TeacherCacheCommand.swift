@@ -30,16 +30,16 @@ struct TeacherCacheCommand: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(name: .customLong("top-k"), help: "Tokens kept per position (K).")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Tokens kept per position (K).")
     var topK: Int
 
-    @Option(help: "Softmax temperature τ of the stored log-probs.")
+    @Option(parsing: .unconditional, help: "Softmax temperature τ of the stored log-probs.")
     var temperature: Double = 1
 
     @Option(name: .customLong("logprob-dtype"), help: "dtype of target_logprobs: f16 or f32.")
     var logprobDType: LogprobDType = .f16
 
-    @Option(name: .customLong("samples-per-shard"), help: "Samples per shard (default: shards of about 256 MiB).")
+    @Option(name: .customLong("samples-per-shard"), parsing: .unconditional, help: "Samples per shard (default: shards of about 256 MiB).")
     var samplesPerShard: Int?
 
     @Option(help: "Output folder.")
@@ -51,7 +51,7 @@ struct TeacherCacheCommand: ParsableCommand {
     @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min.")
     var noDtFloor = false
 
-    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
+    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
     var weightCacheGiB: Double = 4
 
     @Option(help: "Output format: table or json.")
@@ -69,6 +69,11 @@ struct TeacherCacheCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
+            let outParent = (out as NSString).deletingLastPathComponent
+            let resolvedOut = realpathString(out) ?? realpathString(outParent.isEmpty ? "." : outParent).map { $0 + "/" + (out as NSString).lastPathComponent }
+            if let o = resolvedOut, let t = realpathString(teacher), o == t || o.hasPrefix(t + "/") {
+                throw ValidationError("--out \(out) is the teacher's model folder or inside it; write the cache outside the model folder")
+            }
             let folder = try ModelFolder(path: abs(teacher))
             let set = try dataOptions.load(modelDir: teacher)
             let identity = try TeacherCache.Identity.of(teacher: folder, dataPath: abs(dataOptions.data), set: set)

@@ -24,6 +24,9 @@ struct Tokenize: ParsableCommand {
     @Option(help: "Also write the sequences to this file as JSONL, one {\"input_ids\": […]} per line (usable as --data; written under a temporary name and renamed when complete).")
     var out: String?
 
+    @Flag(help: "Replace an existing --out file.")
+    var force = false
+
     func run() throws {
         try runReportingErrors {
             let tokenizer = try Tokenizer.load(modelDir: model)
@@ -48,10 +51,7 @@ struct Tokenize: ParsableCommand {
 
     /// Writes `{"input_ids": […]}` lines to `path` via a hidden temporary file renamed when complete.
     private func writeIDs(_ set: CalibrationSet, to path: String) throws {
-        try checkReplaceable(path, option: "--out")
-        if let a = realpathString(path), let b = realpathString(dataOptions.data), a == b {
-            throw DataError.io(file: path, message: "--out is the input data file; choose another file")
-        }
+        try checkOutputFile(path, option: "--out", inputs: [model, dataOptions.data], force: force)
         var text = ""
         for s in set.samples { text += "{\"input_ids\": [" + s.map(String.init).joined(separator: ", ") + "]}\n" }
         let dir = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
