@@ -71,6 +71,21 @@ final class ProgressTests: XCTestCase {
         func finish() { events.append("finish") }
     }
 
+    /// A message written while a bar is open clears the bar's line first and the bar is redrawn below it; with
+    /// the line style (or no open step) the message is a plain line.
+    func testInterjectedMessagesDoNotRunIntoTheBar() {
+        let s = Sink()
+        let p = StreamProgress(style: .bar, write: { s.text += $0 }, now: { s.t })
+        p.start("search", total: 4, unit: "trials")
+        p.interject("trial 0 [joint] claimed")
+        XCTAssertTrue(s.text.contains("\r\u{1B}[Ktrial 0 [joint] claimed\n\rsearch"), s.text.debugDescription)
+        p.finish()
+        let l = Sink()
+        let q = StreamProgress(style: .lines(interval: 10), write: { l.text += $0 }, now: { l.t })
+        q.interject("hello")
+        XCTAssertEqual(l.text, "hello\n")
+    }
+
     func testCallbackAdapterMapsPhasesToSteps() {
         let r = Recorder()
         let f = r.callback(prefix: "score:", units: ["layers": "sample-rounds"])

@@ -83,7 +83,9 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
 
     /// The style for stderr: a bar when it is a terminal, otherwise lines every `interval` seconds.
     public static func forStandardError(interval: Double = 10) -> StreamProgress {
-        StreamProgress(style: isatty(2) != 0 ? .bar : .lines(interval: interval), heartbeat: true)
+        let p = StreamProgress(style: isatty(2) != 0 ? .bar : .lines(interval: interval), heartbeat: true)
+        current = p
+        return p
     }
 
     public func start(_ phase: String, total: Int, unit: String) {
@@ -112,6 +114,22 @@ public final class StreamProgress: ProgressReporter, @unchecked Sendable {
             self.scheduleHeartbeat(gen)
         }
     }
+
+    /// Writes a message line (`text` without its newline) between progress output: on a terminal the bar is
+    /// cleared first and redrawn below the message, so messages never run into the bar.
+    public func interject(_ text: String) {
+        lock.lock(); defer { lock.unlock() }
+        if style == .bar && open {
+            write("\r\u{1B}[K" + text + "\n")
+            draw(force: true)
+        } else {
+            write(text + "\n")
+        }
+    }
+
+    /// The reporter most recently made by ``forStandardError(interval:)``: messages to stderr go through its
+    /// ``interject(_:)`` so they do not run into a bar.
+    public nonisolated(unsafe) static weak var current: StreamProgress?
 
     public func advance(by n: Int) {
         lock.lock(); defer { lock.unlock() }

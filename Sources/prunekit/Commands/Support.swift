@@ -122,7 +122,9 @@ func peakResidentBytes() -> Int {
 }
 
 /// Prints to stderr.
-func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+func note(_ s: String) {
+    if let p = StreamProgress.current { p.interject(s) } else { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+}
 
 /// `--weight-cache-gib` in bytes: finite and ≥ 0 (`inf` means no limit).
 func weightCacheBytes(_ gib: Double) throws -> Int {
