@@ -55,6 +55,9 @@ struct Score: ParsableCommand {
 
     func validate() throws {
         if let r = remove, r < 1 { throw ValidationError("--remove must be ≥ 1, got \(r)") }
+        if remove != nil, layers != .iterativeMSE {
+            throw ValidationError("--remove applies to the iterative ranking (--layers iterative-mse); --layers \(layers.rawValue) ranks every layer in one pass")
+        }
     }
 
     func run() throws {
