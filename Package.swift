@@ -48,7 +48,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PruneKitTests",
-            dependencies: ["PruneKit"]
+            dependencies: ["PruneKit", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ]
 )
