@@ -35,7 +35,12 @@ data="$dir/data"
 log="$dir/server.log"
 
 start_server() { # port
-    as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -o "-p $1" start >/dev/null
+    # The server must inherit no descriptor of the caller's: a test runner waiting for a pipe or socket to close
+    # (Foundation's Process watches one to see its child end) would wait for the server.
+    (
+        for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done
+        as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 -o "-p $1" start </dev/null >/dev/null 2>>"$dir/pg_ctl.log"
+    )
 }
 
 case "$cmd" in

@@ -127,6 +127,8 @@ final class PostgresStoreTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [SearchTests.repoRoot.appendingPathComponent("Scripts/test-postgres.sh").path, "restart", dir]
+        // The restarted server must not inherit this process's pipes (nor would Process see the script end).
+        p.standardInput = FileHandle.nullDevice; p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
         try p.run()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, "Scripts/test-postgres.sh restart failed")
