@@ -88,7 +88,7 @@ enum CandidatesChart {
             s.polyline(pts, stroke: "#2ca02c", width: 2)
         }
         // Points: infeasible first, chosen last.
-        let order: [ReportInput.TrialState] = [.pruned, .running, .fail, .complete]
+        let order: [ReportInput.TrialState] = [.pruned, .waiting, .running, .fail, .complete]
         for st in order {
             for t in plotted where t.state == st {
                 let x = sx(xValue(t)!), y = sy(t.cost.outputTokensPerSecond)
@@ -119,7 +119,7 @@ enum CandidatesChart {
         let lx = plotR + 22
         s.text("Legend", x: lx, y: ly, size: 12, weight: "bold"); ly += 20
         let present = Set(plotted.map(\.state))
-        for st in [ReportInput.TrialState.complete, .pruned, .fail, .running] where present.contains(st) {
+        for st in [ReportInput.TrialState.complete, .pruned, .fail, .running, .waiting] where present.contains(st) {
             let c = StateStyle.color(st)
             s.marker(StateStyle.shape(st), lx + 6, ly - 4, size: 4.5, fill: st == .complete ? c : "#ffffff", stroke: c)
             s.text(StateStyle.label(st), x: lx + 18, y: ly, size: 11); ly += 20

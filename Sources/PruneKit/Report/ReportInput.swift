@@ -140,11 +140,8 @@ public struct ReportInput: Codable, Sendable {
 
     // MARK: - Trials
 
-    /// A trial's state, as in Optuna: COMPLETE (evaluated), FAIL (evaluation threw), PRUNED (infeasible:
-    /// rejected by the cost model before evaluation), RUNNING.
-    public enum TrialState: String, Codable, Sendable, CaseIterable {
-        case complete = "COMPLETE", fail = "FAIL", pruned = "PRUNED", running = "RUNNING"
-    }
+    /// A trial's state: the store's ``PruneKit/TrialState`` (WAITING and RUNNING trials are shown as unfinished).
+    public typealias TrialState = PruneKit.TrialState
 
     /// Measured quality of a pruned candidate on held-out text, all in nats (nil = not measured).
     public struct Metrics: Codable, Sendable, Equatable {

@@ -27,12 +27,19 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         let code: Int32
         switch error {
         case is CheckpointError, is ConfigError, is JSONParseError, is ValidationError: code = ExitCodes.badInput
+        case is StoreError: code = ExitCodes.database
         default: code = PruneKitErrors.exitCode(for: error) ?? ExitCodes.failure
         }
         FileHandle.standardError.write(Data("error: \(String(describing: error))\n".utf8))
         throw ExitCode(code)
     }
 }
+
+/// The store `--db` names (or `PRUNEKIT_DB`, or prunekit.sqlite).
+func storeLocation(_ db: String?) -> StoreLocation { StoreLocation.resolve(option: db) }
+
+/// Opens the store `--db` names: read-only for reading commands (never created, migrated or written).
+func openStore(db: String?, mode: StoreMode) throws -> any StudyStore { try openStore(storeLocation(db), mode: mode) }
 
 func printJSON(_ v: JSONValue) {
     print(JSONWriter(indent: 2).string(v))
