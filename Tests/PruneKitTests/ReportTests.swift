@@ -235,17 +235,17 @@ final class ReportTests: XCTestCase {
         let recipe = try Recipe.load(path: root.appendingPathComponent("Searches/nemo-tiny.yaml").path)
         let db = dir + "/study.sqlite"
         _ = try ArchitectureSearch.run(recipe: recipe, options: SearchRunOptions(dbPath: db, studyName: "tiny"))
-        let input = try ReportInput.fromStudy(dbPath: db, study: "tiny")
+        let input = try ReportInput.fromStudy(store: SQLiteStudyStore(path: db, mode: .readOnly), study: "tiny")
         XCTAssertEqual(input.study.enumeratedCandidates, 135)
         XCTAssertEqual(input.trials.filter { $0.state == .complete }.count, recipe.topK)
         XCTAssertNotNil(input.scores)
         XCTAssertNotNil(input.chosen)
-        XCTAssertEqual(input.chosen?.number, try TrialStore(path: db).bestTrial(study: try TrialStore(path: db).study(named: "tiny"))?.number)
+        XCTAssertEqual(input.chosen?.number, try SQLiteStudyStore(path: db).bestTrial(study: try SQLiteStudyStore(path: db).study(named: "tiny"))?.number)
         let out = dir + "/report"
         try ReportWriter.write(input, to: out)
         for f in ["index.html"] + ReportWriter.chartFiles { assertWellFormed(out + "/" + f) }
         let md = try String(contentsOfFile: out + "/summary.md", encoding: .utf8)
         XCTAssertTrue(md.contains("#\(input.chosen!.number)"), "summary names the chosen trial")
-        XCTAssertThrowsError(try ReportInput.fromStudy(dbPath: db, study: "nope")) { e in XCTAssertTrue("\(e)".contains("nope"), "\(e)") }
+        XCTAssertThrowsError(try ReportInput.fromStudy(store: SQLiteStudyStore(path: db, mode: .readOnly), study: "nope")) { e in XCTAssertTrue("\(e)".contains("nope"), "\(e)") }
     }
 }

@@ -11,6 +11,8 @@ public struct CandidateMetrics: Sendable, Equatable {
     /// Wall-clock seconds of the evaluation (building the pruned model and running the held-out set).
     public var seconds: Double
 
+    public init(kl: Double, mse: Double, loss: Double, seconds: Double) { self.kl = kl; self.mse = mse; self.loss = loss; self.seconds = seconds }
+
     public func value(_ m: Recipe.Metric) -> Double {
         switch m { case .kl: return kl; case .mse: return mse; case .loss: return loss }
     }

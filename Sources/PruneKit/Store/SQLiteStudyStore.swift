@@ -112,13 +112,14 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
 
     // MARK: - Transactions
 
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
+    /// Runs `body` with read access to the GRDB database (maintenance and tests); errors as ``StoreError``.
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try writer.read(body) } catch { throw StoreError.wrap(error, path: path) }
     }
 
     /// One write transaction (`BEGIN IMMEDIATE`: the write lock is taken first, so a transaction that reads
     /// then writes never fails half-way on a concurrent writer).
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
         guard mode == .readWrite else { throw StoreError.readOnlyMode(location: path) }
         do {
             return try writer.writeWithoutTransaction { d in

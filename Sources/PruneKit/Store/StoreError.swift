@@ -66,3 +66,4 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     }
 }
 extension StoreError: LocalizedError { public var errorDescription: String? { description } }
+extension StoreError: ExitCodeProviding { public var exitCode: Int32 { 3 } }

@@ -20,6 +20,12 @@ public struct TrialMetric: Sendable, Equatable {
     /// ISO 8601 UTC time of recording.
     public var createdAt: String
 
+    public init(trialNumber: Int, student: String, name: String, value: Double, kdSteps: Int?, note: String?, provenance: JSONValue,
+                toolVersion: String, createdAt: String) {
+        self.trialNumber = trialNumber; self.student = student; self.name = name; self.value = value; self.kdSteps = kdSteps
+        self.note = note; self.provenance = provenance; self.toolVersion = toolVersion; self.createdAt = createdAt
+    }
+
     /// The default student label: the trial's architecture with importance-ranked keep-sets (`prunekit prune --study --trial`).
     public static let prunedStudent = "pruned"
 
