@@ -92,7 +92,7 @@ final class AnnotateTests: XCTestCase {
                               ("kl=1", "the search measures itself"), ("1x=2", "must start with a letter"), ("a b=1", "must start with a letter")] {
             XCTAssertThrowsError(try TrialMetrics.parseMetric(arg)) { e in
                 XCTAssertTrue("\(e)".contains(needle) && "\(e)".contains(arg), "\(arg): \(e)")
-                XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 2)
+                XCTAssertEqual(ExitStatus.code(for: e), 2)
             }
         }
         let dir = Fixtures.tempDir("annotate-bad"); defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -123,11 +123,35 @@ final class SearchTests: XCTestCase {
             XCTAssertEqual(onFront, !complete.contains { dominates($0, t) }, "trial \(t.number)")
         }
 
-        // Running again evaluates nothing.
+        // Running again evaluates nothing, and reuses the full model's held-out logits stored with the study.
         let again = try ArchitectureSearch.run(recipe: recipe, options: options(db))
         XCTAssertEqual(again.evaluatedHere, 0)
         XCTAssertTrue(again.scoresReused)
         XCTAssertEqual(again.trials.count, first.trials.count)
+        XCTAssertEqual(again.fullModelSeconds, 0, "the full model's held-out forward is not recomputed on resume")
+        XCTAssertEqual(again.study.fullLoss, first.study.fullLoss)
+        XCTAssertEqual(try SQLiteStudyStore(path: db).blobNames(study: first.study.id).count, recipe.heldout!.samples)
+
+        // The study records resolved paths and the source's figures; a dry run with the stored scores picks
+        // exactly the stored trials.
+        XCTAssertTrue(first.study.checkpointPath.hasPrefix("/") && first.study.calibrationPath!.hasPrefix("/") && first.study.heldoutPath!.hasPrefix("/"))
+        XCTAssertNotNil(first.study.source)
+        XCTAssertTrue(first.trials.allSatisfy { $0.cost != nil && $0.architecture.keptLayers?.count == $0.architecture.numLayers })
+        let stored = try SQLiteStudyStore(path: db, mode: .readOnly)
+        let dry = try ArchitectureSearch.dryRun(recipe: recipe, store: stored, studyName: "tiny")
+        XCTAssertEqual(Set(dry.picked.map { dry.candidates[$0].architecture.hash }),
+                       Set(first.trials.filter { $0.state != .pruned }.map(\.archHash)), "the dry run's K are the real run's")
+
+        // --top-k above the study's K adds the next candidates as new trials; the first K are untouched.
+        var more = options(db)
+        more.topK = recipe.topK + 2
+        let raised = try ArchitectureSearch.run(recipe: recipe, options: more)
+        XCTAssertEqual(raised.evaluatedHere, 2)
+        XCTAssertEqual(raised.study.topK, recipe.topK + 2)
+        XCTAssertEqual(raised.trials.filter { $0.state == .complete }.count, recipe.topK + 2)
+        for t in complete { XCTAssertEqual(raised.trials.first { $0.number == t.number }?.kl, t.kl) }
+        let dryMore = try ArchitectureSearch.dryRun(recipe: recipe, store: stored, studyName: "tiny")
+        XCTAssertEqual(dryMore.picked.count, recipe.topK + 2, "a dry run on the study uses its raised K")
 
         // The leaderboard JSON lists every evaluated trial.
         if FileManager.default.isExecutableFile(atPath: Self.binary) {
@@ -303,7 +327,7 @@ final class SearchTests: XCTestCase {
         try Data(String(repeating: "this is not a database\n", count: 200).utf8).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try SQLiteStudyStore(path: path)) { e in
             guard let s = e as? StoreError, case .notADatabase = s else { return XCTFail("\(e)") }
-            XCTAssertEqual(s.exitCode, 3)
+            XCTAssertEqual(ExitStatus.code(for: s), 3)
             XCTAssertTrue(s.description.contains("not a SQLite database"))
         }
     }
@@ -327,7 +351,7 @@ final class SearchTests: XCTestCase {
     func testUnknownRecipeKeysAreNamed() throws {
         let dir = Fixtures.tempDir("search-keys"); defer { try? FileManager.default.removeItem(atPath: dir) }
         XCTAssertThrowsError(try tinyRecipe(in: dir, [("  hidden_size: [96", "  hiden_size: [96")])) { e in
-            XCTAssertEqual((e as? SearchError)?.exitCode, 2)
+            XCTAssertEqual((e as? SearchError).map { ExitStatus.code(for: $0) }, 2)
             let m = "\(e)"
             XCTAssertTrue(m.contains("nemo-tiny.yaml: unknown key 'hiden_size' in search_space"), m)
             XCTAssertTrue(m.contains("allowed: num_layers, hidden_size"), m)
@@ -359,7 +383,7 @@ final class SearchTests: XCTestCase {
         let r = try tinyRecipe(in: dir, [("memory_bytes: 4000000", "memory_bytes: 1000000")])
         XCTAssertThrowsError(try ArchitectureSearch.dryRun(recipe: r)) { e in
             guard let s = e as? SearchError, case let .nothingFeasible(n, rejections) = s else { return XCTFail("\(e)") }
-            XCTAssertEqual(s.exitCode, 4)
+            XCTAssertEqual(ExitStatus.code(for: s), 4)
             XCTAssertEqual(n, 162)
             XCTAssertEqual(rejections.map { "\($0.constraint): \($0.count)" }, ["structure rule: 54", "memory budget: 108"])
             XCTAssertTrue(rejections.allSatisfy { $0.example != nil }, "each constraint gives an example reason")

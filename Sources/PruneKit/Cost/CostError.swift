@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Exit codes: 2 for bad input (unknown hardware, bad numbers, unreadable profile file),
 /// 4 when the model does not fit the memory budget.
-public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, ExitCodeProviding {
+public enum CostError: Error, CustomStringConvertible, Equatable, Sendable {
     /// No hardware profile has this name or alias; `known` lists the names that exist.
     case unknownHardware(name: String, known: [String])
     /// A hardware profile file cannot be read or has a bad entry.
@@ -20,12 +20,6 @@ public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, Exit
     /// Weights fit, but weights + caches at `context` tokens × `batch` do not (bytes).
     case doesNotFit(memoryBytes: Int, budgetBytes: Int, context: Int, batch: Int)
 
-    public var exitCode: Int32 {
-        switch self {
-        case .weightsExceedBudget, .doesNotFit: return 4
-        default: return 2
-        }
-    }
 
     public var description: String {
         switch self {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Errors from importance scoring (exit code 2: bad input).
-public enum ImportanceError: Error, CustomStringConvertible, ExitCodeProviding {
+public enum ImportanceError: Error, CustomStringConvertible {
     case badRemove(Int, numLayers: Int)
     case emptyCalibration
 
@@ -11,7 +11,6 @@ public enum ImportanceError: Error, CustomStringConvertible, ExitCodeProviding {
         case .emptyCalibration: return "the calibration set has zero samples"
         }
     }
-    public var exitCode: Int32 { 2 }
 }
 
 /// Importance scoring (pruning.md §2–§3): width scores and block influence from one full forward pass per

@@ -7,13 +7,9 @@ import Foundation
 enum CandidatesChart {
     enum Axis { case kl, params }
 
-    /// Trials on the Pareto front of (min KL, max tokens/s) among COMPLETE trials with finite values, by KL ascending.
+    /// The study's Pareto front (``StudyRanking/paretoFront(_:)``), by KL ascending for the step line.
     static func paretoFront(_ trials: [ReportInput.Trial]) -> [ReportInput.Trial] {
-        let ok = trials.filter { $0.state == .complete && ($0.metrics.kl?.isFinite ?? false) && $0.cost.outputTokensPerSecond.isFinite }
-            .sorted { ($0.metrics.kl!, -$0.cost.outputTokensPerSecond, $0.number) < ($1.metrics.kl!, -$1.cost.outputTokensPerSecond, $1.number) }
-        var front = [ReportInput.Trial](), best = -Double.infinity
-        for t in ok where t.cost.outputTokensPerSecond > best { front.append(t); best = t.cost.outputTokensPerSecond }
-        return front
+        StudyRanking.paretoFront(trials).sorted { ($0.metrics.kl!, $0.number) < ($1.metrics.kl!, $1.number) }
     }
 
     static func svg(_ input: ReportInput, axis: Axis) -> String {

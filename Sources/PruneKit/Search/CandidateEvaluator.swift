@@ -103,8 +103,7 @@ public final class CandidateEvaluator: @unchecked Sendable {
         let model = try NemotronHModel(source: SlicedWeights(base: base, plan: plan), cacheBudgetBytes: cacheBudgetBytes)
         model.dtFloor = dtFloor
         let V = base.config.vocabSize
-        var kl = 0.0, sq = 0.0, nll = 0.0
-        var rows = 0, predicted = 0
+        var cmp = LogitComparison()
         // Samples in batches within the model's batch budget (stacked rows); results equal one at a time.
         for range in model.batches(heldout.samples.map(\.count), logits: true) {
             let batch = Array(heldout.samples[range])
@@ -114,19 +113,11 @@ public final class CandidateEvaluator: @unchecked Sendable {
                 let b = range.lowerBound + k, T = ids.count
                 let full = try fullLogits?[b] ?? fullModel.forward(ids, sample: b)
                 let logits = batch.count == 1 ? stacked : Array(stacked[(row * V)..<((row + T) * V)])
-                kl += klDivergence(reference: full, candidate: logits, rows: T, vocab: V)
-                logits.withUnsafeBufferPointer { c in full.withUnsafeBufferPointer { f in
-                    var s = 0.0
-                    for i in 0..<(T * V) { let d = Double(c[i] - f[i]); s += d * d }
-                    sq += s
-                } }
-                nll += nextTokenNLL(logits: logits, ids: ids, vocab: V)
-                rows += T; predicted += max(0, T - 1)
+                cmp.add(LogitComparison.of(reference: full, candidate: logits, ids: ids, rows: T, vocab: V))
                 row += T
                 onSample?()
             }
         }
-        return CandidateMetrics(kl: kl / Double(rows), mse: sq / Double(rows * V), loss: predicted > 0 ? nll / Double(predicted) : .nan,
-                                seconds: Date().timeIntervalSince(start))
+        return CandidateMetrics(kl: cmp.meanKL, mse: cmp.mse, loss: cmp.loss, seconds: Date().timeIntervalSince(start))
     }
 }

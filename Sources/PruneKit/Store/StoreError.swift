@@ -66,4 +66,3 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     }
 }
 extension StoreError: LocalizedError { public var errorDescription: String? { description } }
-extension StoreError: ExitCodeProviding { public var exitCode: Int32 { 3 } }

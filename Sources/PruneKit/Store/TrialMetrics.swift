@@ -53,7 +53,7 @@ public struct TrialMetric: Sendable, Equatable {
 }
 
 /// Errors of `annotate` (exit code 2).
-public enum AnnotateError: Error, CustomStringConvertible, ExitCodeProviding, Equatable {
+public enum AnnotateError: Error, CustomStringConvertible, Equatable {
     case badMetric(String)
     case unknownTrial(study: String, trial: Int, known: [Int])
 
@@ -65,7 +65,6 @@ public enum AnnotateError: Error, CustomStringConvertible, ExitCodeProviding, Eq
             return "study \"\(s)\" has no trial \(t)" + (known.isEmpty ? " (it has no trials)" : "; trials: \(k)\(known.count > 20 ? ", …" : "")")
         }
     }
-    public var exitCode: Int32 { 2 }
 }
 
 /// Parsing, recording and ranking post-hoc metrics (`annotate`, `leaderboard --objective NAME`).

@@ -52,7 +52,7 @@ struct Annotate: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let parsed = try metric.map(TrialMetrics.parseMetric)
-            let store = try openStore(db: db, mode: .readWrite)
+            let store = try openExistingStore(db: db)
             let s = try store.resolveStudy(study)
             let env = ProcessInfo.processInfo
             var prov: [(String, JSONValue)] = [("tool", .string("prunekit \(PruneKitVersion.string)")), ("host", .string(env.hostName)),

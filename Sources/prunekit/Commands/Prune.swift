@@ -39,7 +39,7 @@ struct Prune: ParsableCommand {
     var numLayers: Int?
 
     @Option(help: "Layers to drop, comma-separated, 0-based source numbering (e.g. 3,8).")
-    var dropLayers: String?
+    var dropLayers: LayerList?
 
     @Option(help: "Importance scores JSON (`prunekit score --format json`).")
     var scores: String?
@@ -66,10 +66,10 @@ struct Prune: ParsableCommand {
     var quiet = false
 
     @Option(help: "Output dtype: bf16, f16, f32 or same (each tensor keeps the source's dtype).")
-    var dtype: String = "same"
+    var dtype: ExportDType = .same
 
-    @Option(help: "Largest shard, e.g. 5GB, 500MB, 2GiB.")
-    var maxShardSize: String = "5GB"
+    @Option(help: "Largest shard: a byte count with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 5GB, 500MB, 2GiB).")
+    var maxShardSize: ByteSize = ByteSize(bytes: 5_000_000_000)
 
     @Flag(help: "Print the plan (architecture, parameters, tensor shapes, shards) and write nothing.")
     var dryRun = false
@@ -98,17 +98,9 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let exportDType = try ExportDType.parse(dtype)
-            let shardBytes: Int
-            do { shardBytes = try parseByteSize(maxShardSize) } catch PruneError.badOption(let m) { throw PruneError.badOption("--max-shard-size: \(m)") }
-            let drop: [Int]? = try dropLayers.map { list in
-                try list.split(separator: ",").map { item in
-                    guard let v = Int(item.trimmingCharacters(in: .whitespaces)) else {
-                        throw PruneError.invalidTarget("--drop-layers \"\(list)\": \"\(item)\" is not a layer number")
-                    }
-                    return v
-                }
-            }
+            let exportDType = dtype
+            let shardBytes = maxShardSize.bytes
+            let drop = dropLayers?.layers
             var target = TargetArchitecture(numLayers: numLayers, dropLayers: drop, hiddenSize: hiddenSize, ffnHiddenSize: ffnHiddenSize,
                                             mambaNumHeads: mambaNumHeads, mambaHeadDim: mambaHeadDim, numAttentionHeads: numAttentionHeads)
             let folder = try ModelFolder(path: model, strict: true)
