@@ -35,18 +35,39 @@ enum PostgresTestServer {
         return d
     }
 
-    /// A new empty database for one test, dropped when the test ends; returns its URL text.
-    static func freshDatabase(for test: XCTestCase, _ label: String = "t") throws -> String {
-        var base = try url()
+    /// A new empty database on the server of `baseURL` (default: the test server), dropped when the running test
+    /// ends; returns its URL text.
+    static func freshDatabase(baseURL: String? = nil) throws -> String {
+        var base = try baseURL.map { try PostgresURL($0) } ?? url()
+        let name = "prunekit_t_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         let session = try PostgresSession(url: base)
-        let name = "prunekit_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
+        defer { session.close() }
         // Identifiers cannot be bound parameters; `name` is made here from [a-z0-9_] only.
         try session.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-        test.addTeardownBlock {
-            try? session.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
-            session.close()
-        }
+        Cleanup.shared.add(name, server: base)
         base.database = name
         return base.text
+    }
+
+    /// Drops the databases made for a test when it finishes.
+    final class Cleanup: NSObject, XCTestObservation, @unchecked Sendable {
+        static let shared: Cleanup = {
+            let c = Cleanup()
+            XCTestObservationCenter.shared.addTestObserver(c)
+            return c
+        }()
+        private let lock = NSLock()
+        private var pending = [(String, PostgresURL)]()
+
+        func add(_ name: String, server: PostgresURL) { lock.lock(); pending.append((name, server)); lock.unlock() }
+
+        func testCaseDidFinish(_ testCase: XCTestCase) {
+            lock.lock(); let drop = pending; pending = []; lock.unlock()
+            for (name, server) in drop {
+                guard let s = try? PostgresSession(url: server) else { continue }
+                _ = try? s.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+                s.close()
+            }
+        }
     }
 }

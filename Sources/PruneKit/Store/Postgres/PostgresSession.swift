@@ -3,7 +3,7 @@ import PostgresNIO
 
 /// Errors of the PostgreSQL store (exit code 3, like every store error). Each names the URL with its password
 /// redacted (``PostgresURL/redacted``) and says what was expected.
-public enum PostgresStoreError: Error, CustomStringConvertible, ExitCodeProviding, Equatable {
+public enum PostgresStoreError: Error, CustomStringConvertible, Equatable {
     /// The `--db` / `PRUNEKIT_DB` text is not a usable PostgreSQL URL.
     case badURL(url: String, message: String)
     /// No server answered at host:port (refused, timed out, unknown host).
@@ -43,7 +43,6 @@ public enum PostgresStoreError: Error, CustomStringConvertible, ExitCodeProvidin
         }
     }
 
-    public var exitCode: Int32 { 3 }
 }
 
 /// A blocking PostgreSQL session for PruneKit's synchronous commands: one postgres-nio `PostgresConnection` on
