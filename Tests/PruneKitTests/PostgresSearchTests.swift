@@ -43,7 +43,7 @@ final class PostgresSearchTests: XCTestCase {
     }
 
     /// Waits for a worker to exit (at most `seconds`); returns its `evaluated_here`.
-    func finish(_ p: Process, _ name: String, dir: String, seconds: Double = 180) throws -> Int {
+    func finish(_ p: Process, _ name: String, dir: String, seconds: Double = 300) throws -> Int {
         let deadline = Date().addingTimeInterval(seconds)
         while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit(); XCTFail("\(name) did not finish in \(seconds) s") }
@@ -55,7 +55,7 @@ final class PostgresSearchTests: XCTestCase {
     }
 
     /// Polls the study until `condition` holds on its trials (at most `seconds`).
-    func waitFor(_ db: String, seconds: Double = 120, _ what: String, _ condition: ([TrialRecord]) -> Bool) throws -> [TrialRecord] {
+    func waitFor(_ db: String, seconds: Double = 300, _ what: String, _ condition: ([TrialRecord]) -> Bool) throws -> [TrialRecord] {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let store = try? PostgresStudyStore(url: db, mode: .readOnly), let s = try? store.study(named: "tiny"),
@@ -78,10 +78,13 @@ final class PostgresSearchTests: XCTestCase {
         let dir = Fixtures.tempDir("pg-workers"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let recipe = try recipe(in: dir)
         let victim = try startWorker("machine-1", recipe: recipe, db: db, dir: dir)
+        var started = [victim]
+        defer { for p in started where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         let held = try waitFor(db, "machine-1 to hold a trial") { $0.contains { $0.state == .running && $0.workerHost == "machine-1" } }
             .first { $0.state == .running && $0.workerHost == "machine-1" }!
         kill(victim.processIdentifier, SIGSTOP)
         let others = try ["machine-0", "machine-2"].map { ($0, try startWorker($0, recipe: recipe, db: db, dir: dir)) }
+        started += others.map(\.1)
         _ = try waitFor(db, "the other workers to claim trials") { ts in ts.contains { $0.workerHost == "machine-0" } && ts.contains { $0.workerHost == "machine-2" } }
         kill(victim.processIdentifier, SIGKILL)
         victim.waitUntilExit()
@@ -114,6 +117,7 @@ final class PostgresSearchTests: XCTestCase {
         let dir = Fixtures.tempDir("pg-restart"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let recipe = try recipe(in: dir)
         let workers = try ["machine-0", "machine-1"].map { ($0, try startWorker($0, recipe: recipe, db: db, dir: dir)) }
+        defer { for (_, p) in workers where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         let seen = try waitFor(db, "a first COMPLETE trial") { $0.contains { $0.state == .complete } }
         try PostgresStoreTests.restartServer(cluster)
         let evaluated = try workers.map { try finish($0.1, $0.0, dir: dir) }

@@ -109,6 +109,81 @@ final class PostgresStoreTests: XCTestCase {
         }
     }
 
+    // MARK: - Schema
+
+    /// An empty database is refused read-only (nothing created); a database with other tables is refused in both
+    /// modes (nothing added); one recording a migration of a newer PruneKit is refused in both modes.
+    func testForeignEmptyAndNewerDatabasesAreRefused() throws {
+        let empty = try PostgresTestServer.freshDatabase()
+        XCTAssertThrowsError(try PostgresStudyStore(url: empty, mode: .readOnly)) { e in
+            XCTAssertEqual(e as? StoreError, .notPruneKit(location: try! PostgresURL(empty).redacted, tables: []), "\(e)")
+        }
+        let raw = try PostgresSession(url: try PostgresURL(empty))
+        defer { raw.close() }
+        XCTAssertEqual(try raw.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")[0][0].decode(Int.self), 0,
+                       "a read-only open created nothing")
+        try raw.query("CREATE TABLE notes (x TEXT)")
+        for mode in [StoreMode.readOnly, .readWrite] {
+            XCTAssertThrowsError(try PostgresStudyStore(url: empty, mode: mode)) { e in
+                guard case .notPruneKit(_, let tables) = e as? StoreError else { return XCTFail("\(e)") }
+                XCTAssertEqual(tables, ["notes"])
+                XCTAssertTrue("\(e)".contains(":***@"), "\(e)")
+            }
+        }
+        XCTAssertEqual(try raw.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")[0][0].decode(Int.self), 1)
+
+        let newer = try PostgresTestServer.freshDatabase()
+        _ = try PostgresStudyStore(url: newer)
+        let s = try PostgresSession(url: try PostgresURL(newer))
+        defer { s.close() }
+        try s.query("INSERT INTO prunekit_migrations (identifier) VALUES ('v99-from-the-future')")
+        for mode in [StoreMode.readOnly, .readWrite] {
+            XCTAssertThrowsError(try PostgresStudyStore(url: newer, mode: mode)) { e in
+                guard case .newerSchema(_, let unknown) = e as? StoreError else { return XCTFail("\(e)") }
+                XCTAssertEqual(unknown, ["v99-from-the-future"])
+            }
+        }
+    }
+
+    /// A database at the first migrations (v1–v3) is brought up to date by a writing open, keeping its rows.
+    func testOlderDatabaseIsMigrated() throws {
+        let url = try PostgresTestServer.freshDatabase()
+        let s = try PostgresSession(url: try PostgresURL(url))
+        defer { s.close() }
+        try s.transaction { tx in
+            try tx.execute("CREATE TABLE prunekit_migrations (identifier TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            for m in StoreMigrations.all.prefix(3) {
+                for sql in m.postgres { try tx.execute(PostgresQuery(unsafeSQL: sql)) }
+                try tx.execute("INSERT INTO prunekit_migrations (identifier) VALUES (\(m.id))")
+            }
+            try tx.execute("""
+                INSERT INTO studies (name, recipe_path, recipe_yaml, recipe_json, recipe_hash, objective, strategy, selection, checkpoint_path,
+                    checkpoint_fingerprint, calibration_fingerprint, heldout_fingerprint, hardware, context, batch, budget_bytes, n_enumerated,
+                    n_feasible, rejections_json, full_loss, seed, tool_version, created_at)
+                VALUES ('old', 'r.yaml', 'x', '{}', 'h', 'kl', 'joint', 'throughput', 'm', 'c', 'k', 'h', 'gpu', 4096, 1, 1000, 1, 1,
+                    '{"memory budget": 0}', 3.3, 7, '0.1.0', '2026-01-01')
+                """)
+        }
+        XCTAssertThrowsError(try PostgresStudyStore(url: url, mode: .readOnly)) { e in XCTAssertTrue("\(e)".contains("older PruneKit"), "\(e)") }
+        let store = try PostgresStudyStore(url: url)
+        XCTAssertEqual(try s.query("SELECT identifier FROM prunekit_migrations ORDER BY identifier").map { try $0[0].decode(String.self) },
+                       StoreMigrations.all.map(\.id).sorted())
+        let old = try store.study(named: "old")
+        XCTAssertNil(old.topK)
+        XCTAssertEqual(old.fullLoss, 3.3)
+        XCTAssertEqual(try PostgresStudyStore(url: url, mode: .readOnly).study(named: "old").name, "old")
+    }
+
+    /// A role that may connect but not create tables: opening the store names the permission it lacks.
+    func testStoreOpenWithoutCreatePermissionIsNamed() throws {
+        var u = try PostgresURL(try PostgresTestServer.freshDatabase())
+        u.user = "prunekit_noperm"  // Scripts/test-postgres.sh: LOGIN, same password, no CREATE on schema public
+        XCTAssertThrowsError(try PostgresStudyStore(url: u.text)) { e in
+            guard case .permissionDenied = e as? PostgresStoreError else { return XCTFail("\(e)") }
+            XCTAssertTrue("\(e)".hasPrefix(u.redacted), "\(e)")
+        }
+    }
+
     // MARK: - Reconnection
 
     func testSessionReconnectsAfterAServerRestart() throws {
