@@ -360,7 +360,7 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
     }
 
     public func fail(trial: Int64, worker: WorkerIdentity, error: String, seconds: Double) throws {
-        try write { tx in
+        _ = try write { tx in
             try tx.execute("""
                 UPDATE trials SET state = 'FAIL', error = \(error), finished_at = \(timestampNow()), eval_seconds = \(seconds)
                 WHERE id = \(trial) AND worker_id = \(worker.id) AND state = 'RUNNING'
