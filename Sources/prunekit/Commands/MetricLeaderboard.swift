@@ -6,9 +6,9 @@ import PruneKit
 /// (KL and loss are the search's measurement of the trial's own pruned student; other students, such as a
 /// random-keep-set baseline of the same architecture, show none).
 enum MetricLeaderboard {
-    static func print(store: TrialStore, study s: StudyRecord, metric: String, maximize: Bool, top: Int?, format: TableFormat) throws {
+    static func print(store: any StudyStore, study s: StudyRecord, metric: String, maximize: Bool, top: Int?, format: TableFormat) throws {
         let history = try store.metrics(study: s.id)
-        var ranked = TrialStore.rankByMetric(history, name: metric, maximize: maximize)
+        var ranked = TrialMetrics.rankByMetric(history, name: metric, maximize: maximize)
         guard !ranked.isEmpty else {
             let names = Set(history.map(\.name)).sorted()
             throw AnnotateError.badMetric("study \"\(s.name)\" has no metric \"\(metric)\" (objectives: kl, mse, loss" + (names.isEmpty ? "; no post-hoc metrics recorded — `prunekit annotate` adds them)" : "; post-hoc: \(names.joined(separator: ", ")))"))
@@ -17,7 +17,7 @@ enum MetricLeaderboard {
         let trials = Dictionary(uniqueKeysWithValues: try store.trials(study: s.id).map { ($0.number, $0) })
         func d(_ v: Double?) -> JSONValue { v.map { $0.isFinite ? .double($0) : .null } ?? .null }
         /// The search's KL and loss describe the trial's own pruned student only.
-        func searched(_ r: TrialStore.MetricRank, _ v: (TrialRecord) -> Double?) -> Double? {
+        func searched(_ r: TrialMetrics.MetricRank, _ v: (TrialRecord) -> Double?) -> Double? {
             r.student == TrialMetric.prunedStudent ? trials[r.trialNumber].flatMap(v) : nil
         }
         switch format {
@@ -46,7 +46,7 @@ enum MetricLeaderboard {
             Swift.print("study \(s.name): ranked by \(metric) (\(maximize ? "maximize" : "minimize"); the figure after the most KD steps recorded); search objective \(s.objective.rawValue)")
             let rows = ranked.enumerated().map { i, r -> [String] in
                 let t = trials[r.trialNumber], a = t?.architecture
-                return ["\(i + 1)", "\(r.trialNumber)", r.student, a.map { "\($0.numLayers!)" } ?? "-", a.map { "\($0.hiddenSize!)" } ?? "-",
+                return ["\(i + 1)", "\(r.trialNumber)", r.student, a.map { "\($0.numLayers)" } ?? "-", a.map { "\($0.hiddenSize)" } ?? "-",
                         t.map { grouped($0.params) } ?? "-", searched(r, \.kl).map { String(format: "%.5f", $0) } ?? "-",
                         searched(r, \.loss).map { String(format: "%.4f", $0) } ?? "-",
                         r.before.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.4f", r.value), r.kdSteps.map(String.init) ?? "-"]
