@@ -85,10 +85,12 @@ final class DiskAndSignalTests: XCTestCase {
         }) { e in
             XCTAssertTrue(e is CheckpointError, "\(type(of: e)): \(e)")
             let m = String(describing: e)
-            XCTAssertTrue(m.contains(out), "the error names the file: \(m)")
+            // The weights are written in a staging folder beside the output and moved in place when complete.
+            XCTAssertTrue(m.contains(CheckpointWriter.stagingPath(out)) && m.contains(".safetensors"), "the error names the file: \(m)")
             XCTAssertTrue(m.lowercased().contains("no space") || m.contains("full"), "the error says the disk is full: \(m)")
         }
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [], [], "files left after ENOSPC")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: CheckpointWriter.stagingPath(out)), "staging folder left after ENOSPC")
         XCTAssertThrowsError(try ModelFolder(path: out))
 
         try FileManager.default.removeItem(atPath: XCTUnwrap(filler))
@@ -203,8 +205,9 @@ final class DiskAndSignalTests: XCTestCase {
             var signalled = false
             let deadline = Date().addingTimeInterval(120)
             while p.isRunning && Date() < deadline {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
-                if names.contains(where: { $0.hasSuffix(".partial") }) {
+                // Weights are written in a hidden staging folder beside the output, moved in place when complete.
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: CheckpointWriter.stagingPath(out))) ?? []
+                if names.contains(where: { $0.hasSuffix(".safetensors") }) {
                     kill(p.processIdentifier, sig); signalled = true; break
                 }
                 usleep(200)
@@ -222,6 +225,7 @@ final class DiskAndSignalTests: XCTestCase {
             XCTAssertEqual(written.config.hiddenSize, 768)
             let left = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
             XCTAssertFalse(left.contains { $0.hasSuffix(".partial") }, "signal \(sig): temporary files left after the rerun: \(left)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: CheckpointWriter.stagingPath(out)), "signal \(sig): staging folder left after the rerun")
         }
     }
 }

@@ -62,6 +62,9 @@ final class FuzzRegressionTests: XCTestCase {
     func testRecipeHugeRangeIsRefused() throws {
         let text = String(decoding: try input("FuzzRecipe", "huge-range"), as: UTF8.self)
         assertThrows(SearchError.self, { _ = try Recipe(yaml: text, path: "recipe.yaml") },
+                     contains: ["search_space.hidden_size", "largest supported size"])
+        // Within the size bound but too many values: refused before the list is built.
+        assertThrows(SearchError.self, { _ = try Recipe(yaml: "model: m\nhardware: a10g\nsearch_space:\n  hidden_size: {min: 1, max: 16777216, step: 1}\n", path: "recipe.yaml") },
                      contains: ["search_space.hidden_size", "gives more than \(Recipe.maxChoices) values"])
         // A wide range with a coarse step is still fine.
         XCTAssertNoThrow(try Recipe(yaml: "model: m\nhardware: a10g\nsearch_space:\n  hidden_size: {min: 256, max: 65536, step: 256}\n", path: "r.yaml"))

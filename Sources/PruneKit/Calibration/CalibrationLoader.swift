@@ -12,7 +12,7 @@ extension CalibrationSet {
     /// Reads a calibration file without tokenizing it.
     ///
     /// Formats, by extension: `.jsonl` / `.json` / `.ndjson` are JSON Lines, each line an object with either a
-    /// non-empty `"text"` string or an `"input_ids"` integer array (every line of one kind; blank lines are
+    /// `"text"` string (an empty one is a document tokenized as BOS only, as Hugging Face does) or an `"input_ids"` integer array (every line of one kind; blank lines are
     /// skipped). Anything else is plain UTF-8 text whose documents are separated by one or more blank
     /// (whitespace-only) lines; a document is its lines joined by "\n".
     /// - Throws: ``DataError`` (`io`, `emptyFile`, `malformedLine` with the 1-based line number, `missingText`,

@@ -75,9 +75,9 @@ struct TeacherCacheCommand: ParsableCommand {
             let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
             net.dtFloor = !noDtFloor
             let options = TeacherCacheOptions(topK: topK, temperature: temperature, logprobDType: logprobDType.dtype, samplesPerShard: samplesPerShard)
-            let bar = ProgressBar(quiet: quiet)
+            let report = makeProgress(quiet: quiet)?.callback(unit: "samples")
             let s = try TeacherCache.write(model: net, identity: identity, set: set, options: options, outDir: out, force: force) { done, total in
-                bar.update("teacher-cache", done, total)
+                report?("teacher-cache", done, total)
             }
             let peak = peakResidentBytes()
             let fullLogitBytes = 4 * folder.config.vocabSize
