@@ -99,6 +99,13 @@ final class DistributedScoringTests: XCTestCase {
 
     // MARK: - Queue and workers
 
+    final class Box<T>: @unchecked Sendable {
+        let lock = NSLock()
+        var values: [T?]
+        init(_ n: Int) { values = Array(repeating: nil, count: n) }
+        func set(_ i: Int, _ v: T?) { lock.lock(); values[i] = v; lock.unlock() }
+    }
+
     final class FakeClock: @unchecked Sendable {
         let lock = NSLock()
         var offset = 0.0
@@ -133,8 +140,10 @@ final class DistributedScoringTests: XCTestCase {
         XCTAssertNil(try q.claim(job: job, worker: "x", leaseSeconds: 60).flatMap { $0.unit == lease.unit ? $0 : nil }, "a live lease is not re-leased")
         clock.advance(61)  // the dead worker's lease expires (no heartbeat)
         let live = try (0..<2).map { try worker(q, folder, set, s.options, "w\($0)") }
-        var stats = [ScoringWorker.Stats?](repeating: nil, count: 2)
-        DispatchQueue.concurrentPerform(iterations: 2) { i in stats[i] = try? live[i].run(job: job) }
+        let box = Box<ScoringWorker.Stats>(2)
+        nonisolated(unsafe) let workers = live
+        DispatchQueue.concurrentPerform(iterations: 2) { i in box.set(i, try? workers[i].run(job: job)) }
+        let stats = box.values
         XCTAssertTrue(stats.allSatisfy { $0?.finished == true })
         // The dead worker "wakes up" and completes its unit late: discarded.
         XCTAssertEqual(try q.complete(lease, partial: try dead.runner.run(lease.unit), seconds: 0), .alreadyDone)
@@ -164,8 +173,9 @@ final class DistributedScoringTests: XCTestCase {
             let leases = try (0..<2).map { _ in try XCTUnwrap(q.claim(job: job, worker: "w", leaseSeconds: 60)) }
             XCTAssertEqual(leases.map(\.unit.phase), [r, r])
             let parts = try zip(leases, ws).map { try $1.runner.run($0.unit) }
-            var outcomes = [UnitCompletion?](repeating: nil, count: 2)
-            DispatchQueue.concurrentPerform(iterations: 2) { i in outcomes[i] = try? q.complete(leases[i], partial: parts[i], seconds: 0) }
+            let box = Box<UnitCompletion>(2)
+            DispatchQueue.concurrentPerform(iterations: 2) { i in box.set(i, try? q.complete(leases[i], partial: parts[i], seconds: 0)) }
+            let outcomes = box.values
             XCTAssertEqual(outcomes.filter { $0 == .stored(closedPhase: true) }.count, 1, "exactly one completion closes round \(r)")
             let units = try q.results(job: job).units
             XCTAssertEqual(units.filter { $0.phase == r + 1 }.count, r < s.rounds ? s.roundUnits(round: r + 1, kept: Array(0..<(s.numLayers - r))).count : 0)

@@ -108,7 +108,7 @@ public final class InProcessScoringQueue: ScoringQueue, @unchecked Sendable {
     public func submit(_ spec: ScoringJobSpec) throws -> String {
         try spec.validate()
         lock.lock(); defer { lock.unlock() }
-        let id = String(format: "job-%04d", order.count + 1)
+        let id = String(order.count + 1)
         jobs[id] = Job(spec: spec, units: spec.initialUnits().map { UnitState(unit: $0) })
         order.append(id)
         return id
