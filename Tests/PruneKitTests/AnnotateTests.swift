@@ -20,7 +20,7 @@ final class AnnotateTests: XCTestCase {
         super.tearDown()
     }
 
-    func study(_ dir: String) throws -> (TrialStore, StudyRecord, [TrialRecord]) {
+    func study(_ dir: String) throws -> (SQLiteStudyStore, StudyRecord, [TrialRecord]) {
         if Self.template == nil {
             let recipe = try Recipe.load(path: Self.repoRoot.appendingPathComponent("Searches/nemo-tiny.yaml").path)
             let t = Fixtures.tempDir("annotate-template") + "/study.sqlite"
@@ -31,9 +31,9 @@ final class AnnotateTests: XCTestCase {
         }
         let db = dir + "/study.sqlite"
         try FileManager.default.copyItem(atPath: Self.template!, toPath: db)
-        let store = try TrialStore(path: db)
+        let store = try SQLiteStudyStore(path: db)
         let s = try store.study(named: "tiny")
-        return (store, s, TrialStore.leaderboard(try store.trials(study: s.id)))
+        return (store, s, StudyRanking.leaderboard(try store.trials(study: s.id)))
     }
 
     func testAnnotateRankAndReport() throws {
@@ -45,26 +45,26 @@ final class AnnotateTests: XCTestCase {
         // Before KD the search's order; after KD trial b wins; a random baseline of a's architecture in between.
         for (trial, student, curve) in [(a, "pruned", [3.9, 3.7, 3.6]), (b, "pruned", [4.0, 3.6, 3.5]), (a, "random-seed-1", [4.2, 3.8, 3.55])] {
             for (steps, loss) in zip([0, 25, 400], curve) {
-                try store.annotate(study: s, trial: trial, student: student, metrics: [("kd_loss", loss), ("kd_kl", loss - 3)], kdSteps: steps,
+                try TrialMetrics.annotate(store, study: s, trial: trial, student: student, metrics: [("kd_loss", loss), ("kd_kl", loss - 3)], kdSteps: steps,
                                    note: "test", provenance: prov)
             }
         }
         // A later correction of one figure replaces it (history kept).
-        try store.annotate(study: s, trial: b, metrics: [("kd_loss", 3.45)], kdSteps: 400, provenance: prov)
+        try TrialMetrics.annotate(store, study: s, trial: b, metrics: [("kd_loss", 3.45)], kdSteps: 400, provenance: prov)
         let history = try store.metrics(study: s.id)
         XCTAssertEqual(history.count, 9 * 2 + 1)
-        XCTAssertEqual(TrialStore.currentMetrics(history).count, 18)
+        XCTAssertEqual(TrialMetrics.currentMetrics(history).count, 18)
         XCTAssertEqual(history.last?.provenance["command"]?.stringValue, "test")
         XCTAssertFalse(history[0].createdAt.isEmpty)
         XCTAssertEqual(history[0].toolVersion, PruneKitVersion.string)
 
-        let rank = TrialStore.rankByMetric(history, name: "kd_loss")
+        let rank = TrialMetrics.rankByMetric(history, name: "kd_loss")
         XCTAssertEqual(rank.map { "\($0.trialNumber)/\($0.student)" }, ["\(b)/pruned", "\(a)/random-seed-1", "\(a)/pruned"])
         XCTAssertEqual(rank[0].value, 3.45); XCTAssertEqual(rank[0].kdSteps, 400); XCTAssertEqual(rank[0].before, 4.0)
-        XCTAssertEqual(TrialStore.rankByMetric(history, name: "kd_loss", maximize: true).first?.trialNumber, a)
+        XCTAssertEqual(TrialMetrics.rankByMetric(history, name: "kd_loss", maximize: true).first?.trialNumber, a)
 
         // The report: table and both charts, well-formed.
-        let input = try ReportInput.fromStudy(dbPath: store.db.path, study: "tiny")
+        let input = try ReportInput.fromStudy(store: SQLiteStudyStore(path: store.path, mode: .readOnly), study: "tiny")
         XCTAssertEqual(input.postHoc?.count, 18)
         let out = dir + "/report"
         try ReportWriter.write(input, to: out)
@@ -86,25 +86,25 @@ final class AnnotateTests: XCTestCase {
     }
 
     func testBadAnnotationsAreClearErrors() throws {
-        XCTAssertEqual(try TrialStore.parseMetric("kd_loss=3.41").value, 3.41)
-        XCTAssertEqual(try TrialStore.parseMetric("kd_tokens=2e6").value, 2e6)
+        XCTAssertEqual(try TrialMetrics.parseMetric("kd_loss=3.41").value, 3.41)
+        XCTAssertEqual(try TrialMetrics.parseMetric("kd_tokens=2e6").value, 2e6)
         for (arg, needle) in [("kd_loss", "expected NAME=VALUE"), ("kd_loss=abc", "not a finite number"), ("kd_loss=nan", "not a finite number"),
                               ("kl=1", "the search measures itself"), ("1x=2", "must start with a letter"), ("a b=1", "must start with a letter")] {
-            XCTAssertThrowsError(try TrialStore.parseMetric(arg)) { e in
+            XCTAssertThrowsError(try TrialMetrics.parseMetric(arg)) { e in
                 XCTAssertTrue("\(e)".contains(needle) && "\(e)".contains(arg), "\(arg): \(e)")
-                XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 2)
+                XCTAssertEqual(ExitStatus.code(for: e), 2)
             }
         }
         let dir = Fixtures.tempDir("annotate-bad"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let (store, s, _) = try study(dir)
-        XCTAssertThrowsError(try store.annotate(study: s, trial: 9999, metrics: [("kd_loss", 1)], provenance: .null)) { e in
+        XCTAssertThrowsError(try TrialMetrics.annotate(store, study: s, trial: 9999, metrics: [("kd_loss", 1)], provenance: .null)) { e in
             XCTAssertTrue("\(e)".contains("no trial 9999") && "\(e)".contains("tiny"), "\(e)")
         }
-        XCTAssertThrowsError(try store.annotate(study: s, trial: 0, student: "bad label!", metrics: [("kd_loss", 1)], provenance: .null)) { e in
+        XCTAssertThrowsError(try TrialMetrics.annotate(store, study: s, trial: 0, student: "bad label!", metrics: [("kd_loss", 1)], provenance: .null)) { e in
             XCTAssertTrue("\(e)".contains("--student"), "\(e)")
         }
-        XCTAssertThrowsError(try store.annotate(study: s, trial: 0, metrics: [("kd_loss", 1)], kdSteps: -1, provenance: .null))
-        XCTAssertThrowsError(try store.annotate(study: s, trial: 0, metrics: [], provenance: .null))
+        XCTAssertThrowsError(try TrialMetrics.annotate(store, study: s, trial: 0, metrics: [("kd_loss", 1)], kdSteps: -1, provenance: .null))
+        XCTAssertThrowsError(try TrialMetrics.annotate(store, study: s, trial: 0, metrics: [], provenance: .null))
         XCTAssertEqual(try store.metrics(study: s.id).count, 0, "nothing stored by failed annotations")
     }
 
@@ -112,14 +112,14 @@ final class AnnotateTests: XCTestCase {
     func testMigrationAddsTableToAnOlderDatabase() throws {
         let dir = Fixtures.tempDir("annotate-migrate"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let (store, s, ranked) = try study(dir)
-        let path = store.db.path
-        try store.db.write { d in
+        let path = store.path
+        try store.write { d in
             try d.execute(sql: "DROP TABLE trial_metrics")
             try d.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v3-trial-metrics'")
         }
-        let reopened = try TrialStore(path: path)
+        let reopened = try SQLiteStudyStore(path: path)
         XCTAssertEqual(try reopened.study(named: "tiny").id, s.id)
-        try reopened.annotate(study: s, trial: ranked[0].number, metrics: [("kd_loss", 3)], kdSteps: 0, provenance: .null)
+        try TrialMetrics.annotate(reopened, study: s, trial: ranked[0].number, metrics: [("kd_loss", 3)], kdSteps: 0, provenance: .null)
         XCTAssertEqual(try reopened.metrics(study: s.id).count, 1)
     }
 
@@ -129,7 +129,7 @@ final class AnnotateTests: XCTestCase {
         guard let bin = bins.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { throw XCTSkip("prunekit not built") }
         let dir = Fixtures.tempDir("annotate-cli"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let (store, _, ranked) = try study(dir)
-        let db = store.db.path
+        let db = store.path
         func run(_ args: [String]) throws -> (String, String, Int32) {
             let p = Process(), out = Pipe(), err = Pipe()
             p.executableURL = URL(fileURLWithPath: bin); p.arguments = args

@@ -52,7 +52,7 @@ final class CalibrationTests: XCTestCase {
         XCTAssertThrowsError(try CalibrationSet.load(path: p, tokenizer: nil)) { e in
             XCTAssertEqual((e as? DataError).map { if case let .malformedLine(_, l, _) = $0 { return l } else { return -1 } }, 3, "\(e)")
             XCTAssertTrue("\(e)".contains("bad.jsonl:3"), "\(e)")
-            XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 2)
+            XCTAssertEqual(ExitStatus.code(for: e), 2)
         }
         let q = file("missing.jsonl", "{\"text\": \"a\"}\n{\"txt\": \"b\"}\n")
         XCTAssertThrowsError(try CalibrationSet.load(path: q, tokenizer: nil)) { e in

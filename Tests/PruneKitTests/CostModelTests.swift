@@ -30,7 +30,7 @@ final class CostModelTests: XCTestCase {
             XCTAssertEqual(name, "b200")
             XCTAssertEqual(known, ["A10G", "L40S", "H100-SXM", "H200"])
             XCTAssertTrue("\(e)".contains("A10G, L40S, H100-SXM, H200"))
-            XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 2)
+            XCTAssertEqual(ExitStatus.code(for: e), 2)
         }
     }
 
@@ -116,14 +116,14 @@ final class CostModelTests: XCTestCase {
             // 24,620,002,304 − 21,106,543,034 = 3,513,459,270 bytes = 3.27 GiB
             XCTAssertEqual(e as? CostError, .weightsExceedBudget(weightBytes: 24_620_002_304, budgetBytes: 21_106_543_034))
             XCTAssertTrue("\(e)".contains("by 3.27 GiB"), "\(e)")
-            XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 4)
+            XCTAssertEqual(ExitStatus.code(for: e), 4)
         }
         // Weights fit but the caches do not: 9B at 128k × batch 2 = 17,776,454,656 + 2 × 2,291,032,064 = 22,358,518,784
         let r2 = try a10g().evaluate(NemotronHConfig.load(path: Fixtures.config9B), context: 131_072, batch: 2)
         XCTAssertEqual(r2.memoryBytes, 22_358_518_784)
         XCTAssertThrowsError(try CostModel.requireFits(r2)) { e in
             guard case CostError.doesNotFit = e else { return XCTFail("\(e)") }
-            XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 4)
+            XCTAssertEqual(ExitStatus.code(for: e), 4)
         }
     }
 
@@ -131,7 +131,7 @@ final class CostModelTests: XCTestCase {
         for (isl, osl) in [(0, 16384), (-1, 16384), (8192, 0), (8192, -5)] {
             XCTAssertThrowsError(try Workload(inputLength: isl, outputLength: osl)) { e in
                 guard case CostError.nonPositive = e else { return XCTFail("\(e)") }
-                XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 2)
+                XCTAssertEqual(ExitStatus.code(for: e), 2)
             }
         }
         for (ctx, b) in [(0, 1), (-131072, 1), (131072, 0), (131072, -1)] {

@@ -144,8 +144,12 @@ final class DiskAndSignalTests: XCTestCase {
     func testStoreENOSPCKeepsEarlierRowsAndRecovers() throws {
         let disk = try smallDisk(2 << 20)
         let path = disk + "/s.sqlite"
-        let db = try PruneKitDatabase(path: path)
-        let store = ScoreStore(db: db)
+        let store = try SQLiteStudyStore(path: path)
+        func key(_ k: Int) -> ScoreKey { ScoreKey(checkpointFingerprint: "ckpt-\(k)", calibrationFingerprint: calibration.fingerprint, optionsKey: "o") }
+        func save(_ k: Int) throws {
+            try store.saveScores(ScoreSet(key: key(k), checkpointPath: "/m", calibrationSource: calibration.source, samples: 1, tokens: 4,
+                                          scores: scores(k), seconds: 1, layerEvaluations: 0))
+        }
         let calibration = CalibrationSet(samples: [[1, 2, 3, 4]], source: "calib.jsonl")
         func scores(_ k: Int) -> ImportanceScores {
             // ~80 KB of JSON per row, distinct per k.
@@ -157,7 +161,7 @@ final class DiskAndSignalTests: XCTestCase {
         var failure: Error?
         for k in 0..<100 {
             do {
-                try store.save(scores(k), checkpoint: "ckpt-\(k)", checkpointPath: "/m", calibration: calibration, optionsKey: "o", seconds: 1)
+                try save(k)
                 saved += 1
             } catch { failure = error; break }
         }
@@ -166,18 +170,17 @@ final class DiskAndSignalTests: XCTestCase {
         XCTAssertTrue(String(describing: e).contains(path), "\(e)")
         XCTAssertGreaterThan(saved, 0)
         for k in 0..<saved {
-            XCTAssertEqual(try store.load(checkpoint: "ckpt-\(k)", calibration: calibration.fingerprint, optionsKey: "o")?.hidden, scores(k).hidden)
+            XCTAssertEqual(try store.scores(key(k))?.scores.hidden, scores(k).hidden)
         }
-        XCTAssertNil(try? store.load(checkpoint: "ckpt-\(saved)", calibration: calibration.fingerprint, optionsKey: "o") ?? nil,
+        XCTAssertNil(try? store.scores(key(saved)) ?? nil,
                      "the failed save left a row")
 
         try FileManager.default.removeItem(atPath: filler)
-        try store.save(scores(saved), checkpoint: "ckpt-\(saved)", checkpointPath: "/m", calibration: calibration, optionsKey: "o", seconds: 1)
-        let reopened = try PruneKitDatabase(path: path)
+        try save(saved)
+        let reopened = try SQLiteStudyStore(path: path, mode: .readOnly)
         let check = try reopened.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
         XCTAssertEqual(check, "ok")
-        XCTAssertEqual(try ScoreStore(db: reopened).load(checkpoint: "ckpt-\(saved)", calibration: calibration.fingerprint,
-                                                         optionsKey: "o")?.hidden, scores(saved).hidden)
+        XCTAssertEqual(try reopened.scores(key(saved))?.scores.hidden, scores(saved).hidden)
     }
 
     // MARK: - Signals during an export

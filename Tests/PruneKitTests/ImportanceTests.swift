@@ -142,13 +142,13 @@ final class ImportanceTests: XCTestCase {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         var opts = ScoreOptions(); opts.remove = 2
         let set = try calib(3)
-        let first = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, dbPath: db)
+        let first = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, store: SQLiteStudyStore(path: db))
         XCTAssertFalse(first.reused)
-        let second = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, dbPath: db)
+        let second = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, store: SQLiteStudyStore(path: db))
         XCTAssertTrue(second.reused)
         XCTAssertEqual(first.scores, second.scores)
         // A different calibration set is a different key.
-        let third = try Importance.loadOrCompute(folder: folder, calibration: try calib(2), options: opts, dbPath: db)
+        let third = try Importance.loadOrCompute(folder: folder, calibration: try calib(2), options: opts, store: SQLiteStudyStore(path: db))
         XCTAssertFalse(third.reused)
     }
 
@@ -166,12 +166,12 @@ final class ImportanceTests: XCTestCase {
         let dir = Fixtures.tempDir()
         let notDB = dir + "/not.sqlite"
         try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: notDB))
-        XCTAssertThrowsError(try Importance.loadOrCompute(folder: folder, calibration: try calib(2), options: ScoreOptions(), dbPath: notDB)) { e in
+        XCTAssertThrowsError(try Importance.loadOrCompute(folder: folder, calibration: try calib(2), options: ScoreOptions(), store: SQLiteStudyStore(path: notDB))) { e in
             XCTAssertTrue(e is StoreError, "\(e)")
             XCTAssertTrue("\(e)".contains("not a SQLite database"), "\(e)")
         }
         // A database in a folder that cannot be written (a path below a regular file works even as root).
-        XCTAssertThrowsError(try PruneKitDatabase(path: notDB + "/sub/db.sqlite")) { e in
+        XCTAssertThrowsError(try SQLiteStudyStore(path: notDB + "/sub/db.sqlite")) { e in
             XCTAssertTrue(e is StoreError, "\(e)")
         }
     }
@@ -182,8 +182,8 @@ final class ImportanceTests: XCTestCase {
         let db = dir + "/scores.sqlite"
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         let bad = CalibrationSet(samples: [[1, 2, 3], [1, 5000]], source: "bad")  // id 5000 ≥ vocab: fails on sample 2
-        XCTAssertThrowsError(try Importance.loadOrCompute(folder: folder, calibration: bad, options: ScoreOptions(), dbPath: db))
-        let count = try PruneKitDatabase(path: db).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM importance_scores") }
+        XCTAssertThrowsError(try Importance.loadOrCompute(folder: folder, calibration: bad, options: ScoreOptions(), store: SQLiteStudyStore(path: db)))
+        let count = try SQLiteStudyStore(path: db).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM importance_scores") }
         XCTAssertEqual(count, 0)
     }
 
@@ -195,16 +195,16 @@ final class ImportanceTests: XCTestCase {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         let set = try calib(2)
         var deep = ScoreOptions(); deep.remove = 4
-        let stored = try Importance.loadOrCompute(folder: folder, calibration: set, options: deep, dbPath: db)
+        let stored = try Importance.loadOrCompute(folder: folder, calibration: set, options: deep, store: SQLiteStudyStore(path: db))
         XCTAssertFalse(stored.reused)
         var shallow = ScoreOptions(); shallow.remove = 2
-        let again = try Importance.loadOrCompute(folder: folder, calibration: set, options: shallow, dbPath: db)
+        let again = try Importance.loadOrCompute(folder: folder, calibration: set, options: shallow, store: SQLiteStudyStore(path: db))
         XCTAssertTrue(again.reused)
         XCTAssertEqual(Array(again.scores.layerRanking!.removalOrder.prefix(2)),
                        try Importance.compute(model: NemotronHModel(source: folder), set: set, options: shallow).layerRanking!.removalOrder)
         var bi = ScoreOptions(); bi.layers = .blockInfluence
-        XCTAssertTrue(try Importance.loadOrCompute(folder: folder, calibration: set, options: bi, dbPath: db).reused)
+        XCTAssertTrue(try Importance.loadOrCompute(folder: folder, calibration: set, options: bi, store: SQLiteStudyStore(path: db)).reused)
         var kl = ScoreOptions(); kl.remove = 2; kl.metric = .kl
-        XCTAssertFalse(try Importance.loadOrCompute(folder: folder, calibration: set, options: kl, dbPath: db).reused, "another metric is another ranking")
+        XCTAssertFalse(try Importance.loadOrCompute(folder: folder, calibration: set, options: kl, store: SQLiteStudyStore(path: db)).reused, "another metric is another ranking")
     }
 }

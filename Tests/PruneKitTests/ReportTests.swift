@@ -234,18 +234,28 @@ final class ReportTests: XCTestCase {
         let root = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
         let recipe = try Recipe.load(path: root.appendingPathComponent("Searches/nemo-tiny.yaml").path)
         let db = dir + "/study.sqlite"
-        _ = try ArchitectureSearch.run(recipe: recipe, options: SearchRunOptions(dbPath: db, studyName: "tiny"))
-        let input = try ReportInput.fromStudy(dbPath: db, study: "tiny")
+        // Scores of a deeper ranking (`score --remove K` with K above what the search needs) are stored first:
+        // the search reuses them, and the report shows them.
+        let folder = try ModelFolder(path: recipe.resolve(recipe.model))
+        var deeper = ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config)
+        deeper.remove = (deeper.remove ?? 1) + 1
+        let cal = try ArchitectureSearch.loadData(recipe.calibration!, recipe: recipe, modelDir: folder.path)
+        _ = try Importance.loadOrCompute(folder: folder, calibration: cal, options: deeper, store: SQLiteStudyStore(path: db))
+        let out0 = try ArchitectureSearch.run(recipe: recipe, options: SearchRunOptions(dbPath: db, studyName: "tiny"))
+        XCTAssertTrue(out0.scoresReused)
+        XCTAssertEqual(out0.study.scoreOptionsKey, deeper.key, "the study records the score row it used")
+        let input = try ReportInput.fromStudy(store: SQLiteStudyStore(path: db, mode: .readOnly), study: "tiny")
         XCTAssertEqual(input.study.enumeratedCandidates, 135)
         XCTAssertEqual(input.trials.filter { $0.state == .complete }.count, recipe.topK)
-        XCTAssertNotNil(input.scores)
+        XCTAssertEqual(input.scores?.layerRanking?.rounds.count, deeper.remove, "the reused scores are the report's")
+        XCTAssertEqual(input.source.cost, out0.study.source?.cost)
         XCTAssertNotNil(input.chosen)
-        XCTAssertEqual(input.chosen?.number, try TrialStore(path: db).bestTrial(study: try TrialStore(path: db).study(named: "tiny"))?.number)
+        XCTAssertEqual(input.chosen?.number, try SQLiteStudyStore(path: db).bestTrial(study: try SQLiteStudyStore(path: db).study(named: "tiny"))?.number)
         let out = dir + "/report"
         try ReportWriter.write(input, to: out)
         for f in ["index.html"] + ReportWriter.chartFiles { assertWellFormed(out + "/" + f) }
         let md = try String(contentsOfFile: out + "/summary.md", encoding: .utf8)
         XCTAssertTrue(md.contains("#\(input.chosen!.number)"), "summary names the chosen trial")
-        XCTAssertThrowsError(try ReportInput.fromStudy(dbPath: db, study: "nope")) { e in XCTAssertTrue("\(e)".contains("nope"), "\(e)") }
+        XCTAssertThrowsError(try ReportInput.fromStudy(store: SQLiteStudyStore(path: db, mode: .readOnly), study: "nope")) { e in XCTAssertTrue("\(e)".contains("nope"), "\(e)") }
     }
 }

@@ -86,19 +86,21 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(Set(first.trials.map(\.archHash)).count, first.trials.count)
 
         // The best trial against random keep-sets of exactly the same architecture (same parameter count).
-        let best = try XCTUnwrap(try TrialStore(path: db).bestTrial(study: first.study))
+        let best = try XCTUnwrap(try SQLiteStudyStore(path: db).bestTrial(study: first.study))
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         let heldout = try ArchitectureSearch.loadData(recipe.heldout!, recipe: recipe, modelDir: Fixtures.nemoTiny)
         let evaluator = try CandidateEvaluator(base: folder, heldout: heldout, cacheBudgetBytes: 64 << 20)
         var randomKL = [Double]()
         // Same layers dropped as the best trial (so the same parameter count); random width keep-sets.
-        let scores = try XCTUnwrap(try ScoreStore(db: PruneKitDatabase(path: db)).load(
-            checkpoint: folder.fingerprint, calibration: ArchitectureSearch.loadData(recipe.calibration!, recipe: recipe, modelDir: Fixtures.nemoTiny).fingerprint,
-            optionsKey: ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config).key))
-        let searched = try PruningPlan(source: folder.config, scores: scores, target: best.architecture)
+        let scoreKey = ScoreKey(checkpointFingerprint: folder.fingerprint,
+                                calibrationFingerprint: try ArchitectureSearch.loadData(recipe.calibration!, recipe: recipe, modelDir: Fixtures.nemoTiny).fingerprint,
+                                optionsKey: ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config).key)
+        XCTAssertEqual(first.study.scoreKey, scoreKey, "the study records the score set it used")
+        let scores = try XCTUnwrap(try SQLiteStudyStore(path: db).scores(scoreKey)).scores
+        let searched = try PruningPlan(source: folder.config, scores: scores, architecture: best.architecture)
         XCTAssertEqual(searched.target.parameterCount, best.params)
-        var randomArch = best.architecture
-        randomArch.numLayers = nil
+        XCTAssertEqual(searched.keptLayers, best.architecture.keptLayers, "the stored kept layers are the plan's")
+        var randomArch = best.architecture.target(sourceLayers: folder.config.numLayers)
         randomArch.dropLayers = (0..<folder.config.numLayers).filter { !searched.keptLayers.contains($0) }
         for seed in 0..<3 as Range<UInt64> {
             let plan = try PruningPlan.random(source: folder.config, target: randomArch, seed: recipe.seed + seed)
@@ -106,12 +108,12 @@ final class SearchTests: XCTestCase {
             randomKL.append(try evaluator.evaluate(plan: plan).kl)
         }
         print(String(format: "nemo-tiny search: best trial #%ld %@ (%ld params): KL %.5f; random keep-sets, same size: KL %@; search %.2f s (scores %.2f s)",
-                     best.number, best.architecture.canonicalJSON, best.params, best.kl!, randomKL.map { String(format: "%.5f", $0) }.joined(separator: ", "),
+                     best.number, best.architecture.candidateTarget.canonicalJSON, best.params, best.kl!, randomKL.map { String(format: "%.5f", $0) }.joined(separator: ", "),
                      first.totalSeconds, first.scoreSeconds))
         for kl in randomKL { XCTAssertLessThan(best.kl!, kl) }
 
         // The Pareto front: nobody on it is dominated, everyone off it is.
-        let front = TrialStore.paretoFront(first.trials)
+        let front = StudyRanking.paretoFront(first.trials)
         XCTAssertFalse(front.isEmpty)
         func dominates(_ a: TrialRecord, _ b: TrialRecord) -> Bool {
             a.tokensPerSecond >= b.tokensPerSecond && a.kl! <= b.kl! && (a.tokensPerSecond > b.tokensPerSecond || a.kl! < b.kl!)
@@ -121,11 +123,35 @@ final class SearchTests: XCTestCase {
             XCTAssertEqual(onFront, !complete.contains { dominates($0, t) }, "trial \(t.number)")
         }
 
-        // Running again evaluates nothing.
+        // Running again evaluates nothing, and reuses the full model's held-out logits stored with the study.
         let again = try ArchitectureSearch.run(recipe: recipe, options: options(db))
         XCTAssertEqual(again.evaluatedHere, 0)
         XCTAssertTrue(again.scoresReused)
         XCTAssertEqual(again.trials.count, first.trials.count)
+        XCTAssertEqual(again.fullModelSeconds, 0, "the full model's held-out forward is not recomputed on resume")
+        XCTAssertEqual(again.study.fullLoss, first.study.fullLoss)
+        XCTAssertEqual(try SQLiteStudyStore(path: db).blobNames(study: first.study.id).count, recipe.heldout!.samples)
+
+        // The study records resolved paths and the source's figures; a dry run with the stored scores picks
+        // exactly the stored trials.
+        XCTAssertTrue(first.study.checkpointPath.hasPrefix("/") && first.study.calibrationPath!.hasPrefix("/") && first.study.heldoutPath!.hasPrefix("/"))
+        XCTAssertNotNil(first.study.source)
+        XCTAssertTrue(first.trials.allSatisfy { $0.cost != nil && $0.architecture.keptLayers?.count == $0.architecture.numLayers })
+        let stored = try SQLiteStudyStore(path: db, mode: .readOnly)
+        let dry = try ArchitectureSearch.dryRun(recipe: recipe, store: stored, studyName: "tiny")
+        XCTAssertEqual(Set(dry.picked.map { dry.candidates[$0].architecture.hash }),
+                       Set(first.trials.filter { $0.state != .pruned }.map(\.archHash)), "the dry run's K are the real run's")
+
+        // --top-k above the study's K adds the next candidates as new trials; the first K are untouched.
+        var more = options(db)
+        more.topK = recipe.topK + 2
+        let raised = try ArchitectureSearch.run(recipe: recipe, options: more)
+        XCTAssertEqual(raised.evaluatedHere, 2)
+        XCTAssertEqual(raised.study.topK, recipe.topK + 2)
+        XCTAssertEqual(raised.trials.filter { $0.state == .complete }.count, recipe.topK + 2)
+        for t in complete { XCTAssertEqual(raised.trials.first { $0.number == t.number }?.kl, t.kl) }
+        let dryMore = try ArchitectureSearch.dryRun(recipe: recipe, store: stored, studyName: "tiny")
+        XCTAssertEqual(dryMore.picked.count, recipe.topK + 2, "a dry run on the study uses its raised K")
 
         // The leaderboard JSON lists every evaluated trial.
         if FileManager.default.isExecutableFile(atPath: Self.binary) {
@@ -154,11 +180,11 @@ final class SearchTests: XCTestCase {
         let dead = Process()
         dead.executableURL = URL(fileURLWithPath: "/bin/true")
         try dead.run(); dead.waitUntilExit()
-        let store = try TrialStore(path: db)
+        let store = try SQLiteStudyStore(path: db)
         let ghost = WorkerIdentity(host: ProcessInfo.processInfo.hostName, pid: Int(dead.processIdentifier), token: "dead")
         let remote = WorkerIdentity(host: "some-other-host", pid: 1, token: "remote")
-        guard case let .claimed(t1) = try store.claimNext(study: partial.study.id, stages: [.joint], worker: ghost, staleAfter: 600),
-              case let .claimed(t2) = try store.claimNext(study: partial.study.id, stages: [.joint], worker: remote, staleAfter: 600) else {
+        guard case let .claimed(t1) = try store.claimNext(study: partial.study.id, stages: [.joint], worker: ghost, lease: 600),
+              case let .claimed(t2) = try store.claimNext(study: partial.study.id, stages: [.joint], worker: remote, lease: 600) else {
             return XCTFail("expected trials to claim")
         }
         Thread.sleep(forTimeInterval: 1.2)
@@ -194,7 +220,7 @@ final class SearchTests: XCTestCase {
         var killedWith = "nothing"
         let deadline = Date().addingTimeInterval(60)
         while p.isRunning && Date() < deadline {
-            if FileManager.default.fileExists(atPath: db), let s = try? TrialStore(path: db), let st = try? s.study(named: "tiny"),
+            if FileManager.default.fileExists(atPath: db), let s = try? SQLiteStudyStore(path: db), let st = try? s.study(named: "tiny"),
                (st.counts[.running] ?? 0) + (st.counts[.complete] ?? 0) > 0 {
                 killedWith = "\(st.counts[.complete] ?? 0) complete, \(st.counts[.running] ?? 0) running"
                 kill(p.processIdentifier, SIGKILL)
@@ -224,7 +250,7 @@ final class SearchTests: XCTestCase {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         let cal = try ArchitectureSearch.loadData(recipe.calibration!, recipe: recipe, modelDir: Fixtures.nemoTiny)
         _ = try Importance.loadOrCompute(folder: folder, calibration: cal,
-                                         options: ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config), dbPath: db)
+                                         options: ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config), store: SQLiteStudyStore(path: db))
         let counts = Counts()
         let group = DispatchGroup()
         for _ in 0..<2 {
@@ -239,7 +265,7 @@ final class SearchTests: XCTestCase {
         group.wait()
         XCTAssertEqual(counts.errors, [])
         XCTAssertEqual(counts.total, recipe.topK, "the two workers evaluated \(counts.each)")
-        let store = try TrialStore(path: db)
+        let store = try SQLiteStudyStore(path: db)
         let trials = try store.trials(study: try store.study(named: "tiny").id).filter { $0.state != .pruned }
         XCTAssertEqual(trials.count, recipe.topK)
         XCTAssertTrue(trials.allSatisfy { $0.state == .complete && $0.attempts == 1 })
@@ -272,7 +298,7 @@ final class SearchTests: XCTestCase {
             evaluated.append(try JSONParser().parse(data)["evaluated_here"]?.intValue ?? -1)
         }
         XCTAssertEqual(evaluated.reduce(0, +), recipe.topK, "per process: \(evaluated)")
-        let store = try TrialStore(path: db)
+        let store = try SQLiteStudyStore(path: db)
         let trials = try store.trials(study: try store.study(named: "tiny").id).filter { $0.state != .pruned }
         XCTAssertTrue(trials.allSatisfy { $0.state == .complete && $0.attempts == 1 })
         print("two worker processes evaluated \(evaluated) trials")
@@ -284,7 +310,7 @@ final class SearchTests: XCTestCase {
         let out = try ArchitectureSearch.run(recipe: recipe, options: options(dir + "/s.sqlite"))
         XCTAssertTrue(out.finished)
         let depth = out.trials.filter { $0.stage == .depth }
-        XCTAssertEqual(depth.map { $0.architecture.numLayers! }.sorted(), [10, 11, 12])
+        XCTAssertEqual(depth.map { $0.architecture.numLayers }.sorted(), [10, 11, 12])
         XCTAssertTrue(depth.allSatisfy { $0.state == .complete })
         let best = try XCTUnwrap(out.study.bestDepth)
         XCTAssertEqual(best, depth.min { $0.kl! < $1.kl! }!.architecture.numLayers)
@@ -299,9 +325,9 @@ final class SearchTests: XCTestCase {
         let dir = Fixtures.tempDir("search-corrupt"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/bad.sqlite"
         try Data(String(repeating: "this is not a database\n", count: 200).utf8).write(to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try TrialStore(path: path)) { e in
+        XCTAssertThrowsError(try SQLiteStudyStore(path: path)) { e in
             guard let s = e as? StoreError, case .notADatabase = s else { return XCTFail("\(e)") }
-            XCTAssertEqual(s.exitCode, 3)
+            XCTAssertEqual(ExitStatus.code(for: s), 3)
             XCTAssertTrue(s.description.contains("not a SQLite database"))
         }
     }
@@ -313,11 +339,11 @@ final class SearchTests: XCTestCase {
         let recipe = try tinyRecipe(in: dir)
         let plan = try ArchitectureSearch.dryRun(recipe: recipe)
         let path = dir + "/ro.sqlite"
-        _ = try TrialStore(path: path)
+        _ = try SQLiteStudyStore(path: path)
         for f in ["", "-wal", "-shm"] { chmod(path + f, 0o444) }
         chmod(dir, 0o555)
-        XCTAssertThrowsError(try TrialStore(path: path).openStudy(.init(name: "x", recipe: recipe, checkpointPath: "", checkpointFingerprint: "",
-                                                                        calibrationFingerprint: "", heldoutFingerprint: "", plan: plan, fullLoss: nil))) { e in
+        _ = plan
+        XCTAssertThrowsError(try SQLiteStudyStore(path: path).openStudy(StoreBackends.study("x"))) { e in
             XCTAssertTrue(e is StoreError, "\(e)")
         }
     }
@@ -325,7 +351,7 @@ final class SearchTests: XCTestCase {
     func testUnknownRecipeKeysAreNamed() throws {
         let dir = Fixtures.tempDir("search-keys"); defer { try? FileManager.default.removeItem(atPath: dir) }
         XCTAssertThrowsError(try tinyRecipe(in: dir, [("  hidden_size: [96", "  hiden_size: [96")])) { e in
-            XCTAssertEqual((e as? SearchError)?.exitCode, 2)
+            XCTAssertEqual((e as? SearchError).map { ExitStatus.code(for: $0) }, 2)
             let m = "\(e)"
             XCTAssertTrue(m.contains("nemo-tiny.yaml: unknown key 'hiden_size' in search_space"), m)
             XCTAssertTrue(m.contains("allowed: num_layers, hidden_size"), m)
@@ -357,7 +383,7 @@ final class SearchTests: XCTestCase {
         let r = try tinyRecipe(in: dir, [("memory_bytes: 4000000", "memory_bytes: 1000000")])
         XCTAssertThrowsError(try ArchitectureSearch.dryRun(recipe: r)) { e in
             guard let s = e as? SearchError, case let .nothingFeasible(n, rejections) = s else { return XCTFail("\(e)") }
-            XCTAssertEqual(s.exitCode, 4)
+            XCTAssertEqual(ExitStatus.code(for: s), 4)
             XCTAssertEqual(n, 162)
             XCTAssertEqual(rejections.map { "\($0.constraint): \($0.count)" }, ["structure rule: 54", "memory budget: 108"])
             XCTAssertTrue(rejections.allSatisfy { $0.example != nil }, "each constraint gives an example reason")

@@ -209,7 +209,7 @@ final class TeacherCacheTests: XCTestCase {
         func expect(_ o: TeacherCacheOptions, set s: CalibrationSet? = nil, out: String? = nil, _ needle: String, line: UInt = #line) {
             XCTAssertThrowsError(try TeacherCache.write(model: net, identity: id, set: s ?? set, options: o, outDir: out ?? dir + "/x")) { e in
                 XCTAssertTrue("\(e)".contains(needle), "\(e)", line: line)
-                XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 2, line: line)
+                XCTAssertEqual(ExitStatus.code(for: e), 2, line: line)
             }
         }
         expect(.init(topK: 1025), "--top-k must be in 1...1024")

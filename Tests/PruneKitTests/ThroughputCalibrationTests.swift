@@ -264,7 +264,7 @@ final class ThroughputCalibrationTests: XCTestCase {
     func expectError(_ csv: String, _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let p = try write("bad.csv", csv)
         XCTAssertThrowsError(try ServingMeasurements.load(paths: [p]), file: file, line: line) { e in
-            XCTAssertEqual((e as? ExitCodeProviding)?.exitCode, 2, file: file, line: line)
+            XCTAssertEqual(ExitStatus.code(for: e), 2, file: file, line: line)
             for f in fragments { XCTAssertTrue("\(e)".contains(f), "\(e) lacks \(f)", file: file, line: line) }
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 
 /// Errors from reading calibration / evaluation data (pruning.md §1). Each names the file and, for JSONL, the
 /// 1-based line. CLI exit code 2 (bad input).
-public enum DataError: Error, CustomStringConvertible, Equatable, ExitCodeProviding {
+public enum DataError: Error, CustomStringConvertible, Equatable {
     case io(file: String, message: String)
     /// The file has no content (or only whitespace).
     case emptyFile(file: String)
@@ -23,7 +23,6 @@ public enum DataError: Error, CustomStringConvertible, Equatable, ExitCodeProvid
     /// Text input needs a tokenizer.
     case tokenizerRequired(file: String)
 
-    public var exitCode: Int32 { 2 }
 
     public var description: String {
         switch self {

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Exit codes: 2 for bad input (unknown hardware, bad numbers, unreadable profile file),
 /// 4 when the model does not fit the memory budget.
-public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, ExitCodeProviding {
+public enum CostError: Error, CustomStringConvertible, Equatable, Sendable {
     /// No hardware profile has this name or alias; `known` lists the names that exist.
     case unknownHardware(name: String, known: [String])
     /// A hardware profile file cannot be read or has a bad entry.
@@ -20,12 +20,6 @@ public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, Exit
     /// Weights fit, but weights + caches at `context` tokens × `batch` do not (bytes).
     case doesNotFit(memoryBytes: Int, budgetBytes: Int, context: Int, batch: Int)
 
-    public var exitCode: Int32 {
-        switch self {
-        case .weightsExceedBudget, .doesNotFit: return 4
-        default: return 2
-        }
-    }
 
     public var description: String {
         switch self {
@@ -47,20 +41,3 @@ public enum CostError: Error, CustomStringConvertible, Equatable, Sendable, Exit
     }
 }
 extension CostError: LocalizedError { public var errorDescription: String? { description } }
-
-/// GiB (2³⁰ bytes) conversions. Every size in the cost model is an exact `Int` byte count; GiB is for display
-/// and for user-facing options such as `--reserved-gib`.
-public enum GiB {
-    /// 1 GiB = 1,073,741,824 bytes.
-    public static let bytes = 1 << 30
-    /// `bytes` in GiB.
-    public static func of(_ bytes: Int) -> Double { Double(bytes) / Double(GiB.bytes) }
-    /// `gib` GiB in bytes, rounded to the nearest byte.
-    /// Values beyond ``maxGiB`` (and NaN) are clamped to it, negative ones to 0: callers check user values first.
-    public static func toBytes(_ gib: Double) -> Int {
-        guard gib > 0 else { return 0 }
-        return Int((min(gib, maxGiB) * Double(GiB.bytes)).rounded())
-    }
-    /// The largest memory size an option or file may give, GiB (2^20 GiB = 1 PiB).
-    public static let maxGiB = Double(1 << 20)
-}

@@ -2,13 +2,12 @@ import Crypto
 import Foundation
 
 /// Errors reading measured serving runs; every one names the file and line (exit code 2).
-public struct MeasurementError: Error, CustomStringConvertible, Equatable, Sendable, ExitCodeProviding {
+public struct MeasurementError: Error, CustomStringConvertible, Equatable, Sendable {
     public var file: String
     /// 1-based line (the CSV header is line 1); 0 for a whole file (a vLLM JSON).
     public var line: Int
     public var message: String
     public init(file: String, line: Int, message: String) { self.file = file; self.line = line; self.message = message }
-    public var exitCode: Int32 { 2 }
     public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
 }
 extension MeasurementError: LocalizedError { public var errorDescription: String? { description } }

@@ -5,7 +5,7 @@ import Glibc
 
 /// Errors of the teacher cache (exit code 2): bad options, an output folder holding something else, or a cache
 /// that does not match the current inputs.
-public enum TeacherCacheError: Error, CustomStringConvertible, ExitCodeProviding {
+public enum TeacherCacheError: Error, CustomStringConvertible {
     case badOption(String)
     case output(path: String, message: String)
     case mismatch(path: String, key: String, stored: String, current: String)
@@ -18,7 +18,6 @@ public enum TeacherCacheError: Error, CustomStringConvertible, ExitCodeProviding
             return "\(p): the folder holds a teacher cache made with different inputs (\(k): stored \(s), now \(c)); use another --out, or --force to replace it"
         }
     }
-    public var exitCode: Int32 { 2 }
 }
 
 /// Settings of a teacher cache.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Errors from importance scoring (exit code 2: bad input).
-public enum ImportanceError: Error, CustomStringConvertible, ExitCodeProviding {
+public enum ImportanceError: Error, CustomStringConvertible {
     case badRemove(Int, numLayers: Int)
     case emptyCalibration
 
@@ -11,7 +11,6 @@ public enum ImportanceError: Error, CustomStringConvertible, ExitCodeProviding {
         case .emptyCalibration: return "the calibration set has zero samples"
         }
     }
-    public var exitCode: Int32 { 2 }
 }
 
 /// Importance scoring (pruning.md §2–§3): width scores and block influence from one full forward pass per
@@ -28,25 +27,29 @@ public enum Importance {
         return try spec.runLocally(ScoringUnitRunner(model: model, set: set, options: options), progress: progress)
     }
 
-    /// Stored scores for (checkpoint, calibration set, options) from `dbPath`, or computes and stores them.
-    /// - Returns: the scores and whether they were reused.
+    /// Stored scores for (checkpoint, calibration set, options) from `store` (or a compatible stored set, see
+    /// ``compatibleKeys(_:numLayers:)``), or computes and stores them.
+    /// - Returns: the scores, whether they were reused, the scoring seconds (0 when reused) and the key of the
+    ///   stored row they are (what a study records).
     /// - Throws: ``StoreError`` for database problems, and whatever ``compute(model:set:options:progress:)`` throws.
-    public static func loadOrCompute(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, dbPath: String,
+    public static func loadOrCompute(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, store: any StudyStore,
                                      cacheBudgetBytes: Int = 4 << 30,
-                                     progress: ((String, Int, Int) -> Void)? = nil) throws -> (scores: ImportanceScores, reused: Bool, seconds: Double) {
+                                     progress: ((String, Int, Int) -> Void)? = nil) throws -> (scores: ImportanceScores, reused: Bool, seconds: Double, key: ScoreKey) {
         guard !calibration.samples.isEmpty else { throw ImportanceError.emptyCalibration }
-        let db = try PruneKitDatabase(path: dbPath)
-        let store = ScoreStore(db: db)
         let fp = folder.fingerprint
-        for key in compatibleKeys(options, numLayers: folder.config.numLayers) {
-            if let s = try store.load(checkpoint: fp, calibration: calibration.fingerprint, optionsKey: key) { return (s, true, 0) }
+        for k in compatibleKeys(options, numLayers: folder.config.numLayers) {
+            let key = ScoreKey(checkpointFingerprint: fp, calibrationFingerprint: calibration.fingerprint, optionsKey: k)
+            if let s = try store.scores(key) { return (s.scores, true, 0, key) }
         }
         let model = try NemotronHModel(source: folder, cacheBudgetBytes: cacheBudgetBytes)
         let start = Date()
         let scores = try compute(model: model, set: calibration, options: options, progress: progress)
         let secs = Date().timeIntervalSince(start)
-        try store.save(scores, checkpoint: fp, checkpointPath: folder.path, calibration: calibration, optionsKey: options.key, seconds: secs)
-        return (scores, false, secs)
+        let key = ScoreKey(checkpointFingerprint: fp, calibrationFingerprint: calibration.fingerprint, optionsKey: options.key)
+        try store.saveScores(ScoreSet(key: key, checkpointPath: absolutePath(folder.path), calibrationSource: calibration.source,
+                                      samples: calibration.samples.count, tokens: calibration.tokenCount, scores: scores, seconds: secs,
+                                      layerEvaluations: scores.layerRanking?.layerEvaluations ?? 0))
+        return (scores, false, secs, key)
     }
 }
 
@@ -81,8 +84,7 @@ extension Importance {
     }
 
     /// Stored scores for the key, or nil (never computes).
-    public static func loadOrComputeIfStored(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, dbPath: String) throws -> ImportanceScores? {
-        guard FileManager.default.fileExists(atPath: dbPath) else { return nil }
-        return try ScoreStore(db: try PruneKitDatabase(path: dbPath)).load(checkpoint: folder.fingerprint, calibration: calibration.fingerprint, optionsKey: options.key)
+    public static func stored(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, store: (any StudyStore)?) throws -> ImportanceScores? {
+        try store?.scores(ScoreKey(checkpointFingerprint: folder.fingerprint, calibrationFingerprint: calibration.fingerprint, optionsKey: options.key))?.scores
     }
 }

@@ -1,12 +1,11 @@
 import Foundation
 
 /// Why a scores JSON file could not be read.
-public struct ScoresFormatError: Error, CustomStringConvertible, ExitCodeProviding {
+public struct ScoresFormatError: Error, CustomStringConvertible {
     /// The key (dotted path, e.g. `ffn.4[7]`) that is wrong.
     public let key: String
     public let message: String
     public var description: String { "importance scores: key \"\(key)\": \(message)" }
-    public var exitCode: Int32 { 2 }
 }
 
 extension ImportanceScores {

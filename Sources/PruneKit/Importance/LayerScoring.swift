@@ -1,50 +1,24 @@
 import Foundation
 
-/// Distance between a candidate's logits and the full model's, accumulated over samples.
+/// Distance between a candidate's logits and the full model's, accumulated over samples: the metric's mean
+/// of a ``LogitComparison`` (MSE over samples, positions and vocabulary, pruning.md §3; KL per position).
 struct LogitDistance {
     let metric: ScoreOptions.Metric
-    var sum: Double = 0
-    var count: Int = 0
+    var comparison = LogitComparison()
 
-    /// Adds one sample: MSE sums squared differences over [T, V] (mean over samples, positions and
-    /// vocabulary, pruning.md §3); KL sums KL(p_full ‖ p_candidate) per position (mean over positions).
+    init(metric: ScoreOptions.Metric) { self.metric = metric }
+
+    /// Adds one sample's logits [T, V].
     mutating func add(candidate: [Float], full: [Float], rows T: Int, vocab V: Int) {
-        switch metric {
-        case .mse:
-            var s: Double = 0
-            candidate.withUnsafeBufferPointer { c in full.withUnsafeBufferPointer { f in
-                for i in 0..<(T * V) { let d = Double(c[i] - f[i]); s += d * d }
-            } }
-            sum += s; count += T * V
-        case .kl:
-            sum += klDivergence(reference: full, candidate: candidate, rows: T, vocab: V)
-            count += T
-        }
+        comparison.add(LogitComparison.of(reference: full, candidate: candidate, rows: T, vocab: V, parts: metric == .kl ? .kl : .squared))
     }
 
     /// Adds one sample's summed squared logit difference over [T, V] (MSE only), e.g. from the Gram matrix.
     mutating func addSquared(_ s: Double, rows T: Int, vocab V: Int) {
-        sum += s; count += T * V
+        comparison.addSquared(s, rows: T, vocab: V)
     }
 
-    var value: Double { count > 0 ? sum / Double(count) : .nan }
-}
-
-/// Σ over rows of KL(softmax(reference_t) ‖ softmax(candidate_t)), in nats.
-public func klDivergence(reference: [Float], candidate: [Float], rows T: Int, vocab V: Int) -> Double {
-    reference.withUnsafeBufferPointer { r in candidate.withUnsafeBufferPointer { c in
-        let lr = logSumExpRows(r, rows: T, cols: V), lc = logSumExpRows(c, rows: T, cols: V)
-        var total: Double = 0
-        for t in 0..<T {
-            var s: Double = 0
-            for v in 0..<V {
-                let a = Double(r[t * V + v]) - lr[t], b = Double(c[t * V + v]) - lc[t]
-                s += exp(a) * (a - b)
-            }
-            total += s
-        }
-        return total
-    } }
+    var value: Double { metric == .kl ? comparison.meanKL : comparison.mse }
 }
 
 /// In which order a round of the iterative ranking runs its layer evaluations.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Errors from running the model on bad input.
-public enum ModelError: Error, CustomStringConvertible, ExitCodeProviding {
+public enum ModelError: Error, CustomStringConvertible {
     case tokenOutOfRange(sample: Int, position: Int, id: Int32, vocabSize: Int)
     case emptyInput(String)
     case badLayer(Int, numLayers: Int)
@@ -17,7 +17,6 @@ public enum ModelError: Error, CustomStringConvertible, ExitCodeProviding {
         case let .nonFinite(m): return m
         }
     }
-    public var exitCode: Int32 { 2 }
 }
 
 /// The Nemotron-H forward pass on CPU in fp32 (nemotron-h.md §3; reference: transformers

@@ -18,23 +18,6 @@ public enum ExportDType: Sendable, Equatable {
     }
 }
 
-/// Parses a byte size such as `5GB` (10⁹), `500MB`, `2GiB` (2³⁰), `64KiB` or a plain byte count.
-/// Units are case-insensitive; decimal prefixes are powers of 1000, binary ones (KiB, MiB, GiB, TiB) of 1024.
-/// - Throws: ``PruneError/badOption(_:)`` naming the string and the accepted forms.
-public func parseByteSize(_ text: String) throws -> Int {
-    let s = text.trimmingCharacters(in: .whitespaces)
-    let digits = s.prefix { $0.isNumber || $0 == "." }
-    let unit = s.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
-    let units: [String: Double] = ["": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-                                   "kib": 1024, "mib": 1_048_576, "gib": 1_073_741_824, "tib": 1_099_511_627_776]
-    guard let value = Double(digits), let mult = units[unit] else {
-        throw PruneError.badOption("size \"\(text)\": expected a number with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 5GB, 500MB, 2GiB)")
-    }
-    let bytes = value * mult
-    guard bytes >= 1, bytes < 9e18 else { throw PruneError.badOption("size \"\(text)\" must be at least 1 byte") }
-    return Int(bytes.rounded())
-}
-
 /// Writes a pruned Hugging Face folder (pruning.md §4, §7; formats.md §2).
 ///
 /// Streams every target tensor through ``SlicedWeights`` into ``CheckpointWriter``: one source tensor is

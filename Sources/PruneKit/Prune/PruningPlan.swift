@@ -24,6 +24,11 @@ public struct PruningPlan: Sendable {
     /// Per kept Mamba layer: kept head-dim channels [P'] (shared by all its heads).
     public let keptMambaHeadDim: [Int: [Int]]
 
+    /// Builds the plan for a concrete architecture (its kept layers exactly, when known).
+    public init(source: NemotronHConfig, scores: ImportanceScores?, architecture: Architecture) throws {
+        try self.init(source: source, scores: scores, target: architecture.target(sourceLayers: source.numLayers))
+    }
+
     /// Builds the plan for `target` from `scores`.
     /// - Throws: ``PruneError/invalidTarget(_:)`` for targets that break the structure (Mamba heads not a
     ///   multiple of G, attention heads not a multiple of the KV heads, anything larger than the source,

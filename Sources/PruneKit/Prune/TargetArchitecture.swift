@@ -37,7 +37,7 @@ public struct TargetArchitecture: Codable, Hashable, Sendable {
 }
 
 /// Why a target cannot be applied to a source.
-public enum PruneError: Error, CustomStringConvertible, ExitCodeProviding {
+public enum PruneError: Error, CustomStringConvertible {
     case invalidTarget(String)
     case needsScores(String)
     case output(String)
@@ -52,5 +52,4 @@ public enum PruneError: Error, CustomStringConvertible, ExitCodeProviding {
         case let .badOption(m): return m
         }
     }
-    public var exitCode: Int32 { 2 }
 }

@@ -7,13 +7,9 @@ import Foundation
 enum CandidatesChart {
     enum Axis { case kl, params }
 
-    /// Trials on the Pareto front of (min KL, max tokens/s) among COMPLETE trials with finite values, by KL ascending.
+    /// The study's Pareto front (``StudyRanking/paretoFront(_:)``), by KL ascending for the step line.
     static func paretoFront(_ trials: [ReportInput.Trial]) -> [ReportInput.Trial] {
-        let ok = trials.filter { $0.state == .complete && ($0.metrics.kl?.isFinite ?? false) && $0.cost.outputTokensPerSecond.isFinite }
-            .sorted { ($0.metrics.kl!, -$0.cost.outputTokensPerSecond, $0.number) < ($1.metrics.kl!, -$1.cost.outputTokensPerSecond, $1.number) }
-        var front = [ReportInput.Trial](), best = -Double.infinity
-        for t in ok where t.cost.outputTokensPerSecond > best { front.append(t); best = t.cost.outputTokensPerSecond }
-        return front
+        StudyRanking.paretoFront(trials).sorted { ($0.metrics.kl!, $0.number) < ($1.metrics.kl!, $1.number) }
     }
 
     static func svg(_ input: ReportInput, axis: Axis) -> String {
@@ -88,7 +84,7 @@ enum CandidatesChart {
             s.polyline(pts, stroke: "#2ca02c", width: 2)
         }
         // Points: infeasible first, chosen last.
-        let order: [ReportInput.TrialState] = [.pruned, .running, .fail, .complete]
+        let order: [ReportInput.TrialState] = [.pruned, .waiting, .running, .fail, .complete]
         for st in order {
             for t in plotted where t.state == st {
                 let x = sx(xValue(t)!), y = sy(t.cost.outputTokensPerSecond)
@@ -119,7 +115,7 @@ enum CandidatesChart {
         let lx = plotR + 22
         s.text("Legend", x: lx, y: ly, size: 12, weight: "bold"); ly += 20
         let present = Set(plotted.map(\.state))
-        for st in [ReportInput.TrialState.complete, .pruned, .fail, .running] where present.contains(st) {
+        for st in [ReportInput.TrialState.complete, .pruned, .fail, .running, .waiting] where present.contains(st) {
             let c = StateStyle.color(st)
             s.marker(StateStyle.shape(st), lx + 6, ly - 4, size: 4.5, fill: st == .complete ? c : "#ffffff", stroke: c)
             s.text(StateStyle.label(st), x: lx + 18, y: ly, size: 11); ly += 20

@@ -1,65 +1,50 @@
 import Foundation
 
 extension ReportInput {
-    /// Builds the report input of a study stored in a PruneKit database: the study's recipe and fingerprints,
-    /// the source model and every trial with its cost figures (recomputed with the recipe's cost model),
-    /// metrics and state, and the importance scores the search used (when stored).
-    /// - Throws: ``StoreError`` (no such database or study), ``SearchError`` (the stored recipe no longer parses),
-    ///   ``ConfigError`` (the source config cannot be read).
-    public static func fromStudy(dbPath: String, study name: String) throws -> ReportInput {
-        guard FileManager.default.fileExists(atPath: dbPath) else {
-            throw StoreError.sqlite(path: dbPath, message: "no such database (run `prunekit search` first)")
-        }
-        let store = try TrialStore(path: dbPath)
+    /// Builds the report input of a stored study from the store alone: the study's settings, resolved paths and
+    /// fingerprints, its source model figures, every trial with the cost figures the search stored, the score
+    /// set the search used, and post-hoc metrics. Nothing is recomputed (studies of an older PruneKit, which did
+    /// not store the source and cost figures, get them from their stored recipe).
+    /// - Throws: ``StoreError``, ``SearchError/unknownStudy(name:known:)``; for an older study, ``SearchError``
+    ///   / ``ConfigError`` when its stored recipe or source config cannot be read.
+    public static func fromStudy(store: any StudyStore, study name: String) throws -> ReportInput {
         let study = try store.study(named: name)
-        let recipe = try Recipe(yaml: study.recipeYAML, path: study.recipePath)
-        let source = try ArchitectureSearch.sourceConfig(recipe: recipe)
-        let cost = try recipe.costModel()
-        let sourceCost = cost.evaluate(source, context: recipe.context, batch: recipe.batch)
-
-        // Scores of the same checkpoint and calibration set: a complete layer ranking when one is stored
-        // (`prunekit score` with default options), else the (partial) one the search used.
-        let scoreStore = ScoreStore(db: try PruneKitDatabase(path: dbPath))
-        var complete = ArchitectureSearch.scoreOptions(recipe: recipe, source: source)
-        complete.remove = nil
-        let scores = (try? scoreStore.load(checkpoint: study.checkpointFingerprint, calibration: study.calibrationFingerprint, optionsKey: complete.key))
-            ?? (try? scoreStore.load(checkpoint: study.checkpointFingerprint, calibration: study.calibrationFingerprint,
-                                     optionsKey: ArchitectureSearch.scoreOptions(recipe: recipe, source: source).key))
-
-        var trials = [Trial]()
-        for t in try store.trials(study: study.id) {
-            var c = source
-            c.pattern = t.pattern.compactMap { LayerKind(rawValue: $0) }
-            let a = t.architecture
-            c.hiddenSize = a.hiddenSize ?? source.hiddenSize
-            c.ffnHiddenSize = a.ffnHiddenSize ?? source.ffnHiddenSize
-            c.numAttentionHeads = a.numAttentionHeads ?? source.numAttentionHeads
-            c.mambaNumHeads = a.mambaNumHeads ?? source.mambaNumHeads
-            c.mambaHeadDim = a.mambaHeadDim ?? source.mambaHeadDim
-            let r = cost.evaluate(c, context: recipe.context, batch: recipe.batch)
-            let state: TrialState
-            switch t.state {
-            case .complete: state = .complete
-            case .pruned: state = .pruned
-            case .fail: state = .fail
-            case .running: state = .running
-            case .waiting: state = .running  // not yet claimed: shown with the unfinished ones
+        let stored = try store.trials(study: study.id)
+        var source = study.source
+        var costs = [Int: CostFigures]()
+        var inputLength = study.inputLength, outputLength = study.outputLength
+        if source == nil || stored.contains(where: { $0.cost == nil }) {
+            // A study stored by an older PruneKit: its source and cost figures from the recipe it recorded.
+            let recipe = try Recipe(yaml: study.recipeYAML, path: study.recipePath)
+            let config = try ArchitectureSearch.sourceConfig(recipe: recipe)
+            let cost = try recipe.costModel()
+            source = source ?? SourceSummary(architecture: ArchitectureSummary(config), cost: CostFigures(cost.evaluate(config, context: recipe.context, batch: recipe.batch)))
+            for t in stored where t.cost == nil {
+                costs[t.number] = CostFigures(cost.evaluate(t.architecture.config(source: config), context: recipe.context, batch: recipe.batch))
             }
-            trials.append(Trial(number: t.number, state: state, target: t.architecture, architecture: ArchitectureSummary(c),
-                                cost: CostFigures(r), budgetSlackBytes: t.slackBytes, fits: t.fits,
-                                metrics: Metrics(kl: t.kl, mse: t.mse, loss: t.loss), error: t.error,
-                                infeasibleReason: t.prunedReason, seconds: t.evalSeconds))
+            inputLength = inputLength ?? recipe.workload.inputLength
+            outputLength = outputLength ?? recipe.workload.outputLength
+        }
+        let trials = stored.map { t in
+            Trial(number: t.number, state: t.state, target: t.architecture.candidateTarget,
+                  architecture: ArchitectureSummary(pattern: t.architecture.pattern, hiddenSize: t.architecture.hiddenSize,
+                                                    ffnHiddenSize: t.architecture.ffnHiddenSize, numAttentionHeads: t.architecture.numAttentionHeads,
+                                                    numKeyValueHeads: source!.architecture.numKeyValueHeads, mambaNumHeads: t.architecture.mambaNumHeads,
+                                                    mambaHeadDim: t.architecture.mambaHeadDim),
+                  cost: t.cost ?? costs[t.number]!, budgetSlackBytes: t.slackBytes, fits: t.fits,
+                  metrics: Metrics(kl: t.kl, mse: t.mse, loss: t.loss), error: t.error, infeasibleReason: t.prunedReason, seconds: t.evalSeconds)
         }
         let s = Study(name: study.name, objective: study.objective.rawValue, direction: study.direction, recipeYAML: study.recipeYAML,
-                      hardware: study.hardware, context: study.context, batch: study.batch, inputLength: recipe.workload.inputLength,
-                      outputLength: recipe.workload.outputLength, budgetBytes: study.budgetBytes, checkpointPath: study.checkpointPath,
+                      hardware: study.hardware, context: study.context, batch: study.batch, inputLength: inputLength ?? 0,
+                      outputLength: outputLength ?? 0, budgetBytes: study.budgetBytes, checkpointPath: study.checkpointPath,
                       checkpointFingerprint: study.checkpointFingerprint, calibrationFingerprint: study.calibrationFingerprint,
                       heldOutFingerprint: study.heldoutFingerprint, toolVersion: study.toolVersion, created: study.createdAt,
                       enumeratedCandidates: study.enumerated, feasibleCandidates: study.feasible)
-        let best = try store.bestTrial(study: study)
-        var input = ReportInput(study: s, source: SourceModel(architecture: ArchitectureSummary(source), cost: CostFigures(sourceCost)),
-                                scores: scores, trials: trials, chosenTrial: best?.number)
-        let posthoc = TrialStore.currentMetrics(try store.metrics(study: study.id))
+        // The score set the search pruned with (recorded by the study).
+        let scores = try study.scoreKey.flatMap { try store.scores($0) }?.scores
+        var input = ReportInput(study: s, source: SourceModel(architecture: source!.architecture, cost: source!.cost),
+                                scores: scores, trials: trials, chosenTrial: StudyRanking.best(stored)?.number)
+        let posthoc = TrialMetrics.currentMetrics(try store.metrics(study: study.id))
         if !posthoc.isEmpty {
             input.postHoc = posthoc.map { PostHocMetric(trial: $0.trialNumber, student: $0.student, name: $0.name, value: $0.value, kdSteps: $0.kdSteps) }
         }

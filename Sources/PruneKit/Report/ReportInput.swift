@@ -140,11 +140,8 @@ public struct ReportInput: Codable, Sendable {
 
     // MARK: - Trials
 
-    /// A trial's state, as in Optuna: COMPLETE (evaluated), FAIL (evaluation threw), PRUNED (infeasible:
-    /// rejected by the cost model before evaluation), RUNNING.
-    public enum TrialState: String, Codable, Sendable, CaseIterable {
-        case complete = "COMPLETE", fail = "FAIL", pruned = "PRUNED", running = "RUNNING"
-    }
+    /// A trial's state: the store's ``PruneKit/TrialState`` (WAITING and RUNNING trials are shown as unfinished).
+    public typealias TrialState = PruneKit.TrialState
 
     /// Measured quality of a pruned candidate on held-out text, all in nats (nil = not measured).
     public struct Metrics: Codable, Sendable, Equatable {
@@ -204,21 +201,15 @@ public struct ReportInput: Codable, Sendable {
     /// Whether the objective is maximized.
     public var maximizes: Bool { study.direction.lowercased().hasPrefix("max") }
 
-    /// The chosen trial: ``chosenTrial`` if set and present, else the COMPLETE trial with the best finite
-    /// objective value (ties to the lower trial number); nil when there is none.
+    /// The chosen trial: ``chosenTrial`` if set and present, else the first of ``ranked``; nil when there is none.
     public var chosen: Trial? {
         if let n = chosenTrial, let t = trials.first(where: { $0.number == n }) { return t }
         return ranked.first
     }
 
-    /// COMPLETE trials with a finite objective value, best first.
+    /// Feasible COMPLETE trials with a finite objective value, best first (``StudyRanking/leaderboard(_:value:maximize:)``).
     public var ranked: [Trial] {
-        let ok = trials.filter { $0.state == .complete && ($0.value(of: study.objective)?.isFinite ?? false) }
-        return ok.sorted { a, b in
-            let x = a.value(of: study.objective)!, y = b.value(of: study.objective)!
-            if x != y { return maximizes ? x > y : x < y }
-            return a.number < b.number
-        }
+        StudyRanking.leaderboard(trials, value: { $0.value(of: study.objective) }, maximize: maximizes)
     }
 
     /// JSON encoder for report inputs (sorted keys, non-finite numbers as strings).
@@ -252,7 +243,7 @@ public struct ReportInput: Codable, Sendable {
 }
 
 /// Errors from writing a report (exit code 2: bad input or output).
-public enum ReportError: Error, CustomStringConvertible, ExitCodeProviding {
+public enum ReportError: Error, CustomStringConvertible {
     case badInput(file: String, message: String)
     case output(path: String, message: String)
 
@@ -262,7 +253,6 @@ public enum ReportError: Error, CustomStringConvertible, ExitCodeProviding {
         case let .output(p, m): return "cannot write the report to \(p): \(m)"
         }
     }
-    public var exitCode: Int32 { 2 }
 
     static func describe(_ e: DecodingError) -> String {
         func path(_ c: [CodingKey]) -> String { c.isEmpty ? "top level" : c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
@@ -272,4 +262,9 @@ public enum ReportError: Error, CustomStringConvertible, ExitCodeProviding {
         @unknown default: return "\(e)"
         }
     }
+}
+
+extension ReportInput.Trial: RankableTrial {
+    public var tokensPerSecond: Double { cost.outputTokensPerSecond }
+    public var kl: Double? { metrics.kl }
 }

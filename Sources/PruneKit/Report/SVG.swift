@@ -260,14 +260,14 @@ enum KindStyle {
 /// Colours of trial states.
 enum StateStyle {
     static func color(_ s: ReportInput.TrialState) -> String {
-        switch s { case .complete: return "#1f77b4"; case .pruned: return "#9e9e9e"; case .fail: return "#d62728"; case .running: return "#ff7f0e" }
+        switch s { case .complete: return "#1f77b4"; case .pruned: return "#9e9e9e"; case .fail: return "#d62728"; case .running, .waiting: return "#ff7f0e" }
     }
     static func shape(_ s: ReportInput.TrialState) -> String {
-        switch s { case .complete: return "circle"; case .pruned: return "square"; case .fail: return "cross"; case .running: return "triangle" }
+        switch s { case .complete: return "circle"; case .pruned: return "square"; case .fail: return "cross"; case .running, .waiting: return "triangle" }
     }
     static func label(_ s: ReportInput.TrialState) -> String {
         switch s { case .complete: return "feasible, evaluated (COMPLETE)"; case .pruned: return "infeasible (PRUNED)"
-        case .fail: return "failed (FAIL)"; case .running: return "running (RUNNING)" }
+        case .fail: return "failed (FAIL)"; case .running: return "running (RUNNING)"; case .waiting: return "not started (WAITING)" }
     }
 }
 

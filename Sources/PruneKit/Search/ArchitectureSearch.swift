@@ -2,8 +2,8 @@ import Foundation
 
 /// How a search run behaves (not part of the recipe: the same study can be worked on with different settings).
 public struct SearchRunOptions {
-    /// The SQLite database holding scores, studies and trials.
-    public var dbPath: String
+    /// The store holding scores, studies and trials (a SQLite path or a PostgreSQL URL).
+    public var db: StoreLocation
     /// Study name (default: the recipe file's base name).
     public var studyName: String?
     /// A RUNNING trial whose heartbeat is older than this (seconds) is taken over, whatever its host.
@@ -22,7 +22,12 @@ public struct SearchRunOptions {
     /// One line per event (trial claimed, finished…), for stderr.
     public var log: ((String) -> Void)?
 
-    public init(dbPath: String, studyName: String? = nil) { self.dbPath = dbPath; self.studyName = studyName }
+    /// Raise the study's K (candidates evaluated per stage): the next candidates become new trials.
+    public var topK: Int?
+
+    public init(db: StoreLocation, studyName: String? = nil) { self.db = db; self.studyName = studyName }
+    /// A SQLite database file.
+    public init(dbPath: String, studyName: String? = nil) { self.init(db: .sqlite(path: dbPath), studyName: studyName) }
 }
 
 /// What a search run did.
@@ -46,7 +51,7 @@ public struct SearchOutcome: Sendable {
 /// space, drop what breaks the structure rules, the pruning ratios or the memory budget, keep the top K by
 /// predicted throughput (or closeness to a parameter target), and evaluate each of the K for real — prune the
 /// weights with the stored importance scores (in memory) and measure KL divergence to the full model, logit MSE
-/// and LM loss on held-out text. Every evaluated candidate is a trial in SQLite (``TrialStore``); runs resume
+/// and LM loss on held-out text. Every evaluated candidate is a trial in the store (``StudyStore``); runs resume
 /// and several processes share a study.
 public enum ArchitectureSearch {
     /// The source architecture named by the recipe's `model` (a folder's config.json, or a config.json file),
@@ -61,10 +66,49 @@ public enum ArchitectureSearch {
         return try NemotronHConfig.load(path: isDir.boolValue ? (p as NSString).appendingPathComponent("config.json") : p)
     }
 
-    /// The dry-run plan: candidates, costs and picks from the config alone; depth by the documented heuristic
-    /// (``DepthSource/nano9BMixHeuristic``). Reads no weights and writes nothing.
-    public static func dryRun(recipe: Recipe) throws -> SearchPlan {
-        try SearchPlan(recipe: recipe, source: sourceConfig(recipe: recipe), depth: .nano9BMixHeuristic)
+    /// The dry-run plan: candidates, costs and picks from the config alone. Depth from the layer ranking of
+    /// the study's stored scores when `store` has the study (so the counts match a real run), else by the
+    /// documented heuristic (``DepthSource/nano9BMixHeuristic``). Reads no weights and writes nothing.
+    public static func dryRun(recipe: Recipe, store: (any StudyStore)? = nil, studyName: String? = nil) throws -> SearchPlan {
+        var r = recipe
+        let source = try sourceConfig(recipe: recipe)
+        if let store, let study = try? store.study(named: studyName ?? defaultStudyName(recipe)) {
+            if let k = study.topK, k > r.topK { r.topK = k }
+            if let key = study.scoreKey, let order = try store.scores(key)?.scores.layerRanking?.removalOrder {
+                return try SearchPlan(recipe: r, source: source, depth: .ranking(order))
+            }
+        }
+        return try SearchPlan(recipe: r, source: source, depth: .nano9BMixHeuristic)
+    }
+
+    /// The study name of a recipe when none is given: the recipe file's base name.
+    public static func defaultStudyName(_ recipe: Recipe) -> String {
+        ((recipe.path as NSString).lastPathComponent as NSString).deletingPathExtension
+    }
+
+    /// Hex SHA-256 of the parsed recipe without `top_k`: a study's recipe identity (K may be raised).
+    public static func recipeHash(_ recipe: Recipe) -> String {
+        guard case let .object(pairs) = recipe.json else { return sha256Hex(Data(JSONWriter(indent: nil).string(recipe.json).utf8)) }
+        return sha256Hex(Data(JSONWriter(indent: nil).string(.object(pairs.filter { $0.0 != "top_k" })).utf8))
+    }
+
+    /// The study record a search of `recipe` creates (counts and id left to the store).
+    static func newStudy(name: String, recipe: Recipe, source: NemotronHConfig, plan: SearchPlan, modelPath: String, checkpoint: String,
+                         calibration: CalibrationSet, calibrationPath: String, heldout: CalibrationSet, heldoutPath: String,
+                         scoreKey: ScoreKey) throws -> StudyRecord {
+        let cost = try recipe.costModel()
+        let src = cost.evaluate(source, context: recipe.context, batch: recipe.batch)
+        return StudyRecord(name: name, recipePath: absolutePath(recipe.path), recipeYAML: recipe.yaml,
+                           recipeJSON: JSONWriter(indent: nil).string(recipe.json), recipeHash: recipeHash(recipe), objective: recipe.objective,
+                           strategy: recipe.strategy.rawValue, selection: recipe.selection.rawValue, checkpointPath: absolutePath(modelPath),
+                           checkpointFingerprint: checkpoint, calibrationFingerprint: calibration.fingerprint,
+                           heldoutFingerprint: heldout.fingerprint, calibrationPath: absolutePath(calibrationPath),
+                           heldoutPath: absolutePath(heldoutPath), scoreOptionsKey: scoreKey.optionsKey, hardware: recipe.hardwareDescription,
+                           context: recipe.context, batch: recipe.batch, budgetBytes: plan.budgetBytes,
+                           inputLength: recipe.workload.inputLength, outputLength: recipe.workload.outputLength, topK: recipe.topK,
+                           enumerated: plan.candidates.count, feasible: plan.feasible.count, rejections: plan.rejections,
+                           source: SourceSummary(architecture: ReportInput.ArchitectureSummary(source), cost: ReportInput.CostFigures(src)),
+                           fullLoss: nil, seed: recipe.seed)
     }
 
     /// Importance options the search scores with: the iterative ranking deep enough for the smallest layer count.
@@ -101,22 +145,39 @@ public enum ArchitectureSearch {
         let source = folder.config
         let calibration = try loadData(calSpec, recipe: recipe, modelDir: modelPath)
         let heldout = try loadData(heldSpec, recipe: recipe, modelDir: modelPath)
+        let store = try openStore(options.db, mode: .readWrite)
+        let name = options.studyName ?? defaultStudyName(recipe)
+        var recipe = recipe
+        // K: the recipe's, raised by --top-k or by an earlier run's --top-k.
+        let existing = try? store.study(named: name)
+        recipe.topK = max(recipe.topK, options.topK ?? 0, existing?.topK ?? 0)
 
         // Importance scores, computed once per (checkpoint, calibration, options) and stored (pruning.md §2–§3).
         let opts = scoreOptions(recipe: recipe, source: source)
         let progress = options.progress
-        let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, dbPath: options.dbPath,
+        let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, store: store,
                                                   cacheBudgetBytes: options.cacheBudgetBytes,
                                                   progress: progress?.callback(prefix: "score:", units: ["layers": "sample-rounds"]))
         let scores = scored.scores
         let plan = try SearchPlan(recipe: recipe, source: source, depth: .ranking(scores.layerRanking?.removalOrder ?? []))
 
-        let evaluator = try CandidateEvaluator(base: folder, heldout: heldout, cacheBudgetBytes: options.cacheBudgetBytes, progress: progress)
-        let store = try TrialStore(path: options.dbPath)
-        let name = options.studyName ?? ((recipe.path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let study = try store.openStudy(.init(name: name, recipe: recipe, checkpointPath: modelPath, checkpointFingerprint: folder.fingerprint,
-                                              calibrationFingerprint: calibration.fingerprint, heldoutFingerprint: heldout.fingerprint,
-                                              plan: plan, fullLoss: evaluator.fullLoss))
+        var record = try newStudy(name: name, recipe: recipe, source: source, plan: plan, modelPath: modelPath, checkpoint: folder.fingerprint,
+                                  calibration: calibration, calibrationPath: recipe.resolve(calSpec.file), heldout: heldout,
+                                  heldoutPath: recipe.resolve(heldSpec.file), scoreKey: scored.key)
+        // A study of an older PruneKit hashed its recipe with top_k included.
+        if let e = existing, e.topK == nil, e.recipeHash == sha256Hex(Data(record.recipeJSON.utf8)) { record.recipeHash = e.recipeHash }
+        if let e = existing, e.scoreOptionsKey != nil { record.scoreOptionsKey = e.scoreOptionsKey }
+        var study = try store.openStudy(record)
+
+        // The full model's held-out logits (the teacher side of every candidate's KL): computed once per study and
+        // stored with it, so resumes and other workers reuse them.
+        let stored = try CandidateEvaluator.storedFullModel(store: store, study: study, heldout: heldout, vocab: source.vocabSize)
+        let evaluator = try CandidateEvaluator(base: folder, heldout: heldout, cacheBudgetBytes: options.cacheBudgetBytes, progress: progress,
+                                               fullModel: stored)
+        if stored == nil {
+            try evaluator.storeFullModel(store: store, study: study.id)
+            study = try store.study(named: name)
+        }
         if options.retryFailed { try store.retryFailed(study: study.id) }
         let infeasible = plan.candidates.filter { !$0.isFeasible }
 
@@ -127,16 +188,16 @@ public enum ArchitectureSearch {
             progress?.start("trials", total: total, unit: "trials")
             defer { progress?.finish() }
             while options.maxTrials.map({ evaluated < $0 }) ?? true {
-                switch try store.claimNext(study: study.id, stages: stages, worker: options.worker, staleAfter: options.staleAfter) {
+                switch try store.claimNext(study: study.id, stages: stages, worker: options.worker, lease: options.staleAfter) {
                 case .done: return true
                 case .busy:
                     Thread.sleep(forTimeInterval: 0.2)
                 case let .claimed(t):
-                    options.log?("trial \(t.number) [\(t.stage.rawValue)] claimed: \(t.architecture.canonicalJSON)\(t.attempts > 1 ? " (attempt \(t.attempts))" : "")")
+                    options.log?("trial \(t.number) [\(t.stage.rawValue)] claimed: \(t.architecture.candidateTarget.canonicalJSON)\(t.attempts > 1 ? " (attempt \(t.attempts))" : "")")
                     let t0 = Date()
                     var lastBeat = Date()
                     do {
-                        let p = try PruningPlan(source: source, scores: scores, target: t.architecture)
+                        let p = try PruningPlan(source: source, scores: scores, architecture: t.architecture)
                         let m = try evaluator.evaluate(plan: p) {
                             if Date().timeIntervalSince(lastBeat) > 5 { try? store.heartbeat(trial: t.id, worker: options.worker); lastBeat = Date() }
                         }
@@ -159,20 +220,21 @@ public enum ArchitectureSearch {
         var finished: Bool
         switch recipe.strategy {
         case .joint:
-            try store.register(study: study.id, stage: .joint, evaluate: plan.picked.map { plan.candidates[$0] }, pruned: infeasible, seed: recipe.seed)
+            try store.register(study: study.id, trials: plan.picked.map { TrialRecord(candidate: plan.candidates[$0], stage: .joint, evaluate: true, seed: recipe.seed) }
+                               + infeasible.map { TrialRecord(candidate: $0, stage: .joint, evaluate: false, seed: recipe.seed) })
             finished = try work([.joint])
         case .depthThenWidth:
-            try store.register(study: study.id, stage: .depth, evaluate: plan.depthProbes, pruned: [], seed: recipe.seed)
-            try store.register(study: study.id, stage: .width, evaluate: [], pruned: infeasible, seed: recipe.seed)
+            try store.register(study: study.id, trials: plan.depthProbes.map { TrialRecord(candidate: $0, stage: .depth, evaluate: true, seed: recipe.seed) })
+            try store.register(study: study.id, trials: infeasible.map { TrialRecord(candidate: $0, stage: .width, evaluate: false, seed: recipe.seed) })
             finished = try work([.depth])
             if finished {
                 let probes = try store.trials(study: study.id).filter { $0.stage == .depth && $0.state == .complete && $0.objectiveValue != nil }
-                if let best = probes.min(by: { ($0.objectiveValue!, -$0.architecture.numLayers!) < ($1.objectiveValue!, -$1.architecture.numLayers!) }) {
-                    let depth = best.architecture.numLayers!
+                if let best = probes.min(by: { ($0.objectiveValue!, -$0.architecture.numLayers) < ($1.objectiveValue!, -$1.architecture.numLayers) }) {
+                    let depth = best.architecture.numLayers
                     try store.setBestDepth(study: study.id, depth: depth)
                     options.log?("depth stage done: best depth \(depth) layers (\(recipe.objective.rawValue) \(best.objectiveValue!))")
-                    try store.register(study: study.id, stage: .width, evaluate: (plan.pickedPerDepth[depth] ?? []).map { plan.candidates[$0] },
-                                       pruned: [], seed: recipe.seed)
+                    try store.register(study: study.id, trials: (plan.pickedPerDepth[depth] ?? []).map {
+                        TrialRecord(candidate: plan.candidates[$0], stage: .width, evaluate: true, seed: recipe.seed) })
                     finished = try work([.width])
                 } else {
                     options.log?("depth stage: no depth probe completed; width stage skipped")

@@ -11,6 +11,8 @@ public struct CandidateMetrics: Sendable, Equatable {
     /// Wall-clock seconds of the evaluation (building the pruned model and running the held-out set).
     public var seconds: Double
 
+    public init(kl: Double, mse: Double, loss: Double, seconds: Double) { self.kl = kl; self.mse = mse; self.loss = loss; self.seconds = seconds }
+
     public func value(_ m: Recipe.Metric) -> Double {
         switch m { case .kl: return kl; case .mse: return mse; case .loss: return loss }
     }
@@ -34,12 +36,19 @@ public final class CandidateEvaluator: @unchecked Sendable {
 
     /// - Parameter progress: the full model's held-out forward is reported as step "full model" (tokens).
     /// - Throws: ``ModelError`` for an empty set or bad ids.
+    /// - Parameter fullModel: the full model's held-out logits and loss from an earlier run (``storedFullModel(store:study:heldout:vocab:)``):
+    ///   the full model's forward is then skipped.
     public init(base: WeightSource, heldout: CalibrationSet, cacheBudgetBytes: Int = 4 << 30, logitBudgetBytes: Int = 2 << 30,
-                dtFloor: Bool = true, progress: ProgressReporter? = nil) throws {
+                dtFloor: Bool = true, progress: ProgressReporter? = nil, fullModel stored: FullModelOutput? = nil) throws {
         guard !heldout.samples.isEmpty else { throw ModelError.emptyInput("the held-out set has no samples") }
         self.base = base; self.heldout = heldout; self.cacheBudgetBytes = cacheBudgetBytes; self.dtFloor = dtFloor
         fullModel = try NemotronHModel(source: base, cacheBudgetBytes: cacheBudgetBytes)
         fullModel.dtFloor = dtFloor
+        if let stored {
+            fullLogits = stored.logits
+            fullLoss = stored.loss
+            return
+        }
         let keep = heldout.tokenCount * base.config.vocabSize * 4 <= logitBudgetBytes
         var kept = [[Float]]()
         let start = Date()
@@ -47,6 +56,41 @@ public final class CandidateEvaluator: @unchecked Sendable {
         fullSeconds = Date().timeIntervalSince(start)
         fullLoss = m.loss
         fullLogits = keep ? kept : nil
+    }
+
+    /// The full model's held-out output kept with a study.
+    public struct FullModelOutput: Sendable {
+        /// Per held-out sample: logits [T × V], fp32.
+        public var logits: [[Float]]
+        /// Mean next-token loss, nats per predicted token.
+        public var loss: Double
+    }
+
+    /// Blob name of held-out sample `b`'s full-model logits (little-endian fp32 [T × V]).
+    static func logitsBlobName(_ b: Int) -> String { "full_model/heldout_logits/\(b)" }
+
+    /// The full model's held-out logits stored with `study`, when every sample's are there with the expected
+    /// size and the study has the full loss; nil otherwise.
+    public static func storedFullModel(store: any StudyStore, study: StudyRecord, heldout: CalibrationSet, vocab: Int) throws -> FullModelOutput? {
+        guard let loss = study.fullLoss, loss.isFinite else { return nil }
+        var out = [[Float]]()
+        for (b, ids) in heldout.samples.enumerated() {
+            guard let d = try store.blob(study: study.id, name: logitsBlobName(b)), d.count == ids.count * vocab * 4 else { return nil }
+            out.append(d.withUnsafeBytes { raw in (0..<(ids.count * vocab)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } })
+        }
+        return FullModelOutput(logits: out, loss: loss)
+    }
+
+    /// Stores the full model's held-out logits (when kept in memory) and loss with `study`.
+    public func storeFullModel(store: any StudyStore, study: Int64) throws {
+        if let fullLogits {
+            for (b, l) in fullLogits.enumerated() {
+                var d = Data(count: l.count * 4)
+                d.withUnsafeMutableBytes { raw in for (i, v) in l.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) } }
+                try store.saveBlob(study: study, name: Self.logitsBlobName(b), data: d)
+            }
+        }
+        if fullLoss.isFinite { try store.setFullLoss(study: study, loss: fullLoss) }
     }
 
     /// Whether the full model's logits are held in memory.
@@ -59,8 +103,7 @@ public final class CandidateEvaluator: @unchecked Sendable {
         let model = try NemotronHModel(source: SlicedWeights(base: base, plan: plan), cacheBudgetBytes: cacheBudgetBytes)
         model.dtFloor = dtFloor
         let V = base.config.vocabSize
-        var kl = 0.0, sq = 0.0, nll = 0.0
-        var rows = 0, predicted = 0
+        var cmp = LogitComparison()
         // Samples in batches within the model's batch budget (stacked rows); results equal one at a time.
         for range in model.batches(heldout.samples.map(\.count), logits: true) {
             let batch = Array(heldout.samples[range])
@@ -70,19 +113,11 @@ public final class CandidateEvaluator: @unchecked Sendable {
                 let b = range.lowerBound + k, T = ids.count
                 let full = try fullLogits?[b] ?? fullModel.forward(ids, sample: b)
                 let logits = batch.count == 1 ? stacked : Array(stacked[(row * V)..<((row + T) * V)])
-                kl += klDivergence(reference: full, candidate: logits, rows: T, vocab: V)
-                logits.withUnsafeBufferPointer { c in full.withUnsafeBufferPointer { f in
-                    var s = 0.0
-                    for i in 0..<(T * V) { let d = Double(c[i] - f[i]); s += d * d }
-                    sq += s
-                } }
-                nll += nextTokenNLL(logits: logits, ids: ids, vocab: V)
-                rows += T; predicted += max(0, T - 1)
+                cmp.add(LogitComparison.of(reference: full, candidate: logits, ids: ids, rows: T, vocab: V))
                 row += T
                 onSample?()
             }
         }
-        return CandidateMetrics(kl: kl / Double(rows), mse: sq / Double(rows * V), loss: predicted > 0 ? nll / Double(predicted) : .nan,
-                                seconds: Date().timeIntervalSince(start))
+        return CandidateMetrics(kl: cmp.meanKL, mse: cmp.mse, loss: cmp.loss, seconds: Date().timeIntervalSince(start))
     }
 }

@@ -2,16 +2,16 @@ import Foundation
 
 /// One point of the search space with its cost-model figures (pruning.md §5–§6).
 public struct Candidate: Sendable {
-    /// Fully explicit architecture (every dimension set), so equal models have equal hashes.
-    public var architecture: TargetArchitecture
+    /// The concrete architecture (every size, pattern and kept layers), so equal models have equal hashes.
+    public var architecture: Architecture
     /// The pruned layer pattern (`hybrid_override_pattern`).
-    public var pattern: String
+    public var pattern: String { architecture.pattern }
     /// Cost model at the recipe's context × batch, with predicted throughput at its ISL/OSL.
     public var cost: CostReport
     /// The first constraint it breaks, nil when feasible.
     public var rejection: CandidateRejection?
     public var isFeasible: Bool { rejection == nil }
-    public var numLayers: Int { architecture.numLayers! }
+    public var numLayers: Int { architecture.numLayers }
 }
 
 /// Why a candidate is infeasible. Checked in this order; the first failing one is recorded.
@@ -77,15 +77,16 @@ public struct SearchPlan: Sendable {
         let hidden = sp.hiddenSize ?? [s.hiddenSize], ffn = sp.ffnHiddenSize ?? [s.ffnHiddenSize]
         let mheads = sp.mambaNumHeads ?? [s.mambaNumHeads], mdim = sp.mambaHeadDim ?? [s.mambaHeadDim]
         let aheads = sp.numAttentionHeads ?? [s.numAttentionHeads]
-        var patterns = [Int: [LayerKind]]()
-        for n in layers where n <= s.numLayers && n > 0 { patterns[n] = try Self.pattern(source: s, numLayers: n, depth: depth, file: recipe.path) }
+        var removal = [Int: [Int]]()
+        for n in layers where n <= s.numLayers && n > 0 { removal[n] = try Self.removed(source: s, numLayers: n, depth: depth, file: recipe.path) }
 
-        func make(_ arch: TargetArchitecture, ignoreMemory: Bool = false) -> Candidate {
-            let n = arch.numLayers!
-            var t = s
-            t.pattern = patterns[n] ?? s.pattern
-            t.hiddenSize = arch.hiddenSize!; t.ffnHiddenSize = arch.ffnHiddenSize!; t.mambaNumHeads = arch.mambaNumHeads!
-            t.mambaHeadDim = arch.mambaHeadDim!; t.numAttentionHeads = arch.numAttentionHeads!
+        func make(_ target: TargetArchitecture, ignoreMemory: Bool = false) -> Candidate {
+            let n = target.numLayers!
+            // Layer counts outside 1...L get the source's pattern: the structure rule rejects them below.
+            let arch = (try? Architecture(source: s, target: target, removalOrder: removal[n] ?? []))
+                ?? Architecture(numLayers: n, hiddenSize: target.hiddenSize!, ffnHiddenSize: target.ffnHiddenSize!, mambaNumHeads: target.mambaNumHeads!,
+                                mambaHeadDim: target.mambaHeadDim!, numAttentionHeads: target.numAttentionHeads!, pattern: s.patternString, keptLayers: nil)
+            let t = arch.config(source: s)
             do { try t.validate(file: recipe.path) } catch {
                 // Sizes whose parameter count would not even fit 64-bit arithmetic: rejected without costing.
                 let none = CostReport(hardware: cost.hardware.name, workload: cost.workload, weightDType: cost.weightDType,
@@ -93,27 +94,22 @@ public struct SearchPlan: Sendable {
                                       batch: recipe.batch, parameters: Int.max, weightBytes: Int.max, kvBytesPerToken: 0, convStateBytes: 0,
                                       ssmStateBytes: 0, memoryBytes: Int.max, budgetBytes: cost.budgetBytes, maxBatch: 0,
                                       prefillSeconds: nil, decodeSeconds: nil, outputTokensPerSecond: 0)
-                return Candidate(architecture: arch, pattern: t.patternString, cost: none,
+                return Candidate(architecture: arch, cost: none,
                                  rejection: CandidateRejection(constraint: "structure rule", reason: "\(error)"))
             }
             let report = cost.evaluate(t, context: recipe.context, batch: recipe.batch)
-            var c = Candidate(architecture: arch, pattern: t.patternString, cost: report, rejection: nil)
+            var c = Candidate(architecture: arch, cost: report, rejection: nil)
             c.rejection = Self.check(arch, source: s, recipe: recipe, report: report, ignoreMemory: ignoreMemory)
             return c
         }
         var all = [Candidate]()
         var seen = Set<String>()
         for n in layers { for h in hidden { for f in ffn { for mh in mheads { for md in mdim { for q in aheads {
-            // A width of a layer kind the pattern no longer has is irrelevant: keep the source's value so
-            // that equal models get one candidate (e.g. attention heads once every attention layer is gone).
-            let kinds = Set(patterns[n] ?? s.pattern)
-            let arch = TargetArchitecture(numLayers: n, hiddenSize: h,
-                                          ffnHiddenSize: kinds.contains(.mlp) ? f : s.ffnHiddenSize,
-                                          mambaNumHeads: kinds.contains(.mamba) ? mh : s.mambaNumHeads,
-                                          mambaHeadDim: kinds.contains(.mamba) ? md : s.mambaHeadDim,
-                                          numAttentionHeads: kinds.contains(.attention) ? q : s.numAttentionHeads)
-            guard seen.insert(arch.canonicalJSON).inserted else { continue }
-            all.append(make(arch))
+            // A width of a layer kind the pattern no longer has is irrelevant: ``Architecture`` keeps the source's
+            // value so that equal models get one candidate (e.g. attention heads once every attention layer is gone).
+            let c = make(TargetArchitecture(numLayers: n, hiddenSize: h, ffnHiddenSize: f, mambaNumHeads: mh, mambaHeadDim: md, numAttentionHeads: q))
+            guard seen.insert(c.architecture.hash).inserted else { continue }
+            all.append(c)
         } } } } } }
         candidates = all
         depthSource = depth
@@ -152,24 +148,24 @@ public struct SearchPlan: Sendable {
                 let da = abs(ca.cost.parameters - t), db = abs(cb.cost.parameters - t)
                 if da != db { return da < db }
             }
-            return ca.architecture.canonicalJSON < cb.architecture.canonicalJSON
+            return ca.architecture.candidateTarget.canonicalJSON < cb.architecture.candidateTarget.canonicalJSON
         }
         return Array(sorted.prefix(recipe.topK))
     }
 
     /// The first constraint `arch` breaks, or nil.
-    static func check(_ a: TargetArchitecture, source s: NemotronHConfig, recipe: Recipe, report: CostReport, ignoreMemory: Bool) -> CandidateRejection? {
-        let dims: [(String, Int, Int)] = [("hidden_size", a.hiddenSize!, s.hiddenSize), ("ffn_hidden_size", a.ffnHiddenSize!, s.ffnHiddenSize),
-                                          ("mamba_num_heads", a.mambaNumHeads!, s.mambaNumHeads), ("mamba_head_dim", a.mambaHeadDim!, s.mambaHeadDim),
-                                          ("num_attention_heads", a.numAttentionHeads!, s.numAttentionHeads), ("num_layers", a.numLayers!, s.numLayers)]
+    static func check(_ a: Architecture, source s: NemotronHConfig, recipe: Recipe, report: CostReport, ignoreMemory: Bool) -> CandidateRejection? {
+        let dims: [(String, Int, Int)] = [("hidden_size", a.hiddenSize, s.hiddenSize), ("ffn_hidden_size", a.ffnHiddenSize, s.ffnHiddenSize),
+                                          ("mamba_num_heads", a.mambaNumHeads, s.mambaNumHeads), ("mamba_head_dim", a.mambaHeadDim, s.mambaHeadDim),
+                                          ("num_attention_heads", a.numAttentionHeads, s.numAttentionHeads), ("num_layers", a.numLayers, s.numLayers)]
         for (name, v, src) in dims where v > src {
             return CandidateRejection(constraint: "structure rule", reason: "\(name) \(v) is larger than the source's \(src)")
         }
-        if a.mambaNumHeads! % s.nGroups != 0 {
-            return CandidateRejection(constraint: "structure rule", reason: "mamba_num_heads \(a.mambaNumHeads!) is not a multiple of n_groups G = \(s.nGroups)")
+        if a.mambaNumHeads % s.nGroups != 0 {
+            return CandidateRejection(constraint: "structure rule", reason: "mamba_num_heads \(a.mambaNumHeads) is not a multiple of n_groups G = \(s.nGroups)")
         }
-        if a.numAttentionHeads! % s.numKeyValueHeads != 0 {
-            return CandidateRejection(constraint: "structure rule", reason: "num_attention_heads \(a.numAttentionHeads!) is not a multiple of num_key_value_heads \(s.numKeyValueHeads)")
+        if a.numAttentionHeads % s.numKeyValueHeads != 0 {
+            return CandidateRejection(constraint: "structure rule", reason: "num_attention_heads \(a.numAttentionHeads) is not a multiple of num_key_value_heads \(s.numKeyValueHeads)")
         }
         for (name, v, src) in dims.dropLast() {
             let ratio = 1 - Double(v) / Double(src)
@@ -178,10 +174,10 @@ public struct SearchPlan: Sendable {
                                           reason: String(format: "%@ %d prunes %.1f%% of %d (max %.0f%%)", name, v, ratio * 100, src, recipe.maxWidthPruning * 100))
             }
         }
-        let dr = 1 - Double(a.numLayers!) / Double(s.numLayers)
+        let dr = 1 - Double(a.numLayers) / Double(s.numLayers)
         if dr > recipe.maxDepthPruning + 1e-12 {
             return CandidateRejection(constraint: "depth pruning ratio",
-                                      reason: String(format: "%d of %d layers prunes %.1f%% (max %.0f%%)", a.numLayers!, s.numLayers, dr * 100, recipe.maxDepthPruning * 100))
+                                      reason: String(format: "%d of %d layers prunes %.1f%% (max %.0f%%)", a.numLayers, s.numLayers, dr * 100, recipe.maxDepthPruning * 100))
         }
         if !ignoreMemory && !report.fits {
             return CandidateRejection(constraint: "memory budget",
@@ -190,26 +186,26 @@ public struct SearchPlan: Sendable {
         return nil
     }
 
-    /// The layer pattern after dropping down to `numLayers` layers.
-    static func pattern(source s: NemotronHConfig, numLayers n: Int, depth: DepthSource, file: String) throws -> [LayerKind] {
+    /// The source layers removed to reach `numLayers` layers, in removal order: the first L − n of the
+    /// ranking's order, or the heuristic's layers (the last layers of each kind in the 12B → 9B mix).
+    static func removed(source s: NemotronHConfig, numLayers n: Int, depth: DepthSource, file: String) throws -> [Int] {
         let drop = s.numLayers - n
-        guard drop > 0 else { return s.pattern }
+        guard drop > 0 else { return [] }
         switch depth {
         case let .ranking(order):
             guard order.count >= drop else {
                 throw SearchError.badRecipe(file: file, message: "num_layers \(n) needs \(drop) layers removed but the layer ranking has \(order.count)")
             }
-            let d = Set(order.prefix(drop))
-            return s.pattern.indices.filter { !d.contains($0) }.map { s.pattern[$0] }
+            return Array(order.prefix(drop))
         case .nano9BMixHeuristic:
-            let counts = heuristicRemovalCounts(source: s, remove: drop)
-            var left = counts
-            var keep = [LayerKind]()
+            var left = heuristicRemovalCounts(source: s, remove: drop)
+            var removed = [Int]()
             // Drop the last layers of each kind (which ones does not change parameters or memory).
-            for k in s.pattern.reversed() {
-                if let r = left[k], r > 0 { left[k] = r - 1 } else { keep.append(k) }
+            for i in s.pattern.indices.reversed() {
+                let k = s.pattern[i]
+                if let r = left[k], r > 0 { left[k] = r - 1; removed.append(i) }
             }
-            return keep.reversed()
+            return removed
         }
     }
 

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Exit codes: 2 for a bad recipe or bad request (unknown key, empty search space, study mismatch),
 /// 4 when no candidate is feasible.
-public enum SearchError: Error, CustomStringConvertible, ExitCodeProviding, Equatable {
+public enum SearchError: Error, CustomStringConvertible, Equatable {
     /// The recipe cannot be read or has a bad entry; the message names the key and what was expected.
     case badRecipe(file: String, message: String)
     /// The search space has no candidates (an empty list, or a range with min > max).
@@ -28,12 +28,6 @@ public enum SearchError: Error, CustomStringConvertible, ExitCodeProviding, Equa
         public init(constraint: String, count: Int, example: String? = nil) { self.constraint = constraint; self.count = count; self.example = example }
     }
 
-    public var exitCode: Int32 {
-        switch self {
-        case .nothingFeasible: return 4
-        default: return 2
-        }
-    }
 
     public var description: String {
         switch self {

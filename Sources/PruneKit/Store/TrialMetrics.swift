@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// A named metric measured after the search on one of a trial's students (formats.md §4, table
 /// `trial_metrics`), e.g. the held-out loss after `kd_steps` steps of knowledge distillation.
@@ -20,6 +19,12 @@ public struct TrialMetric: Sendable, Equatable {
     public var toolVersion: String
     /// ISO 8601 UTC time of recording.
     public var createdAt: String
+
+    public init(trialNumber: Int, student: String, name: String, value: Double, kdSteps: Int?, note: String?, provenance: JSONValue,
+                toolVersion: String, createdAt: String) {
+        self.trialNumber = trialNumber; self.student = student; self.name = name; self.value = value; self.kdSteps = kdSteps
+        self.note = note; self.provenance = provenance; self.toolVersion = toolVersion; self.createdAt = createdAt
+    }
 
     /// The default student label: the trial's architecture with importance-ranked keep-sets (`prunekit prune --study --trial`).
     public static let prunedStudent = "pruned"
@@ -48,7 +53,7 @@ public struct TrialMetric: Sendable, Equatable {
 }
 
 /// Errors of `annotate` (exit code 2).
-public enum AnnotateError: Error, CustomStringConvertible, ExitCodeProviding, Equatable {
+public enum AnnotateError: Error, CustomStringConvertible, Equatable {
     case badMetric(String)
     case unknownTrial(study: String, trial: Int, known: [Int])
 
@@ -60,10 +65,10 @@ public enum AnnotateError: Error, CustomStringConvertible, ExitCodeProviding, Eq
             return "study \"\(s)\" has no trial \(t)" + (known.isEmpty ? " (it has no trials)" : "; trials: \(k)\(known.count > 20 ? ", …" : "")")
         }
     }
-    public var exitCode: Int32 { 2 }
 }
 
-extension TrialStore {
+/// Parsing, recording and ranking post-hoc metrics (`annotate`, `leaderboard --objective NAME`).
+public enum TrialMetrics {
     /// Parses `NAME=VALUE` (e.g. `kd_loss=3.41`, `kd_tokens=2e6`).
     /// - Throws: ``AnnotateError/badMetric(_:)`` naming the argument and what was expected.
     public static func parseMetric(_ arg: String) throws -> (name: String, value: Double) {
@@ -83,8 +88,9 @@ extension TrialStore {
     /// Appends metrics of trial `trial`'s `student` to the study, all with the same time and provenance.
     /// - Throws: ``AnnotateError`` (no such trial, bad name or value), ``StoreError``.
     @discardableResult
-    public func annotate(study: StudyRecord, trial: Int, student: String = TrialMetric.prunedStudent, metrics: [(name: String, value: Double)],
-                         kdSteps: Int? = nil, note: String? = nil, provenance: JSONValue) throws -> [TrialMetric] {
+    public static func annotate(_ store: any StudyStore, study: StudyRecord, trial: Int, student: String = TrialMetric.prunedStudent,
+                                metrics: [(name: String, value: Double)], kdSteps: Int? = nil, note: String? = nil,
+                                provenance: JSONValue) throws -> [TrialMetric] {
         guard !metrics.isEmpty else { throw AnnotateError.badMetric("give at least one --metric NAME=VALUE") }
         guard TrialMetric.isValidStudent(student) else {
             throw AnnotateError.badMetric("--student '\(student)': a label of letters, digits, '_', '.' or '-' (≤ 64 characters), e.g. random-seed-1")
@@ -96,33 +102,12 @@ extension TrialStore {
             }
         }
         let now = timestampNow()
-        let prov = JSONWriter(indent: nil).string(provenance)
-        return try db.write { d in
-            guard try Int.fetchOne(d, sql: "SELECT COUNT(*) FROM trials WHERE study_id = ? AND number = ?", arguments: [study.id, trial]) ?? 0 > 0 else {
-                let known = try Int.fetchAll(d, sql: "SELECT number FROM trials WHERE study_id = ? ORDER BY number", arguments: [study.id])
-                throw AnnotateError.unknownTrial(study: study.name, trial: trial, known: known)
-            }
-            return try metrics.map { m in
-                try d.execute(sql: """
-                    INSERT INTO trial_metrics (study_id, trial_number, student, name, value, kd_steps, note, provenance_json, tool_version, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [study.id, trial, student, m.name, m.value, kdSteps, note, prov, PruneKitVersion.string, now])
-                return TrialMetric(trialNumber: trial, student: student, name: m.name, value: m.value, kdSteps: kdSteps, note: note,
-                                   provenance: provenance, toolVersion: PruneKitVersion.string, createdAt: now)
-            }
+        let rows = metrics.map { m in
+            TrialMetric(trialNumber: trial, student: student, name: m.name, value: m.value, kdSteps: kdSteps, note: note,
+                        provenance: provenance, toolVersion: PruneKitVersion.string, createdAt: now)
         }
-    }
-
-    /// Every recorded metric of a study, oldest first (the full history).
-    public func metrics(study: Int64) throws -> [TrialMetric] {
-        try db.read { d in
-            try Row.fetchAll(d, sql: "SELECT * FROM trial_metrics WHERE study_id = ? ORDER BY id", arguments: [study]).map { r in
-                let p: String = r["provenance_json"]
-                return TrialMetric(trialNumber: r["trial_number"], student: r["student"], name: r["name"], value: r["value"], kdSteps: r["kd_steps"],
-                                   note: r["note"], provenance: (try? JSONParser().parse(p)) ?? .string(p), toolVersion: r["tool_version"],
-                                   createdAt: r["created_at"])
-            }
-        }
+        try store.appendMetrics(study: study, rows)
+        return rows
     }
 
     /// The current value of every (trial, student, name, kd_steps): the latest recorded, in first-recorded order.

@@ -2,7 +2,7 @@ import Foundation
 
 /// Errors from reading a Hugging Face `tokenizer.json` (formats.md §3). Each names the file and the component
 /// or key at fault. An unsupported component is always an error, never a silent mis-tokenization.
-public enum TokenizerError: Error, CustomStringConvertible, Equatable, ExitCodeProviding {
+public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     /// The file does not exist or cannot be read.
     case io(file: String, message: String)
     /// The file is not valid JSON.
@@ -13,7 +13,6 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, ExitCodeP
     /// option) that this implementation does not support.
     case unsupported(file: String, component: String, type: String)
 
-    public var exitCode: Int32 { 2 }
 
     public var description: String {
         switch self {

@@ -3,15 +3,27 @@ public enum PruneKitVersion {
     public static let string = "0.1.0"
 }
 
-/// Maps library errors to CLI exit codes; modules register their error types here.
-public enum PruneKitErrors {
-    public static func exitCode(for error: Error) -> Int32? {
-        if let e = error as? any ExitCodeProviding { return e.exitCode }
-        return nil
-    }
-}
+/// The command line's exit codes, decided in this one place from the error's type (the CLI calls
+/// ``code(for:)``): 2 bad input (files, options, recipes, targets), 3 the store, 4 nothing fits or is feasible,
+/// 1 anything else.
+public enum ExitStatus {
+    public static let failure: Int32 = 1
+    public static let badInput: Int32 = 2
+    public static let store: Int32 = 3
+    public static let infeasible: Int32 = 4
 
-/// An error that knows its CLI exit code (2 bad input, 3 database, 4 infeasible).
-public protocol ExitCodeProviding: Error {
-    var exitCode: Int32 { get }
+    public static func code(for error: Error) -> Int32 {
+        switch error {
+        case is StoreError: return store
+        case let e as SearchError:
+            if case .nothingFeasible = e { return infeasible }
+            return badInput
+        case let e as CostError:
+            switch e { case .weightsExceedBudget, .doesNotFit: return infeasible; default: return badInput }
+        case is AnnotateError, is DataError, is ModelError, is ScoresFormatError, is ImportanceError, is TokenizerError, is ReportError,
+             is PruneError, is TeacherCacheError, is MeasurementError, is CheckpointError, is ConfigError, is JSONParseError:
+            return badInput
+        default: return failure
+        }
+    }
 }

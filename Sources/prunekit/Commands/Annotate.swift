@@ -16,8 +16,8 @@ struct Annotate: ParsableCommand {
         """
     )
 
-    @Option(help: "SQLite database.")
-    var db: String = "prunekit.sqlite"
+    @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
+    var db: String?
 
     @Option(help: "Study name (default: the most recently created study).")
     var study: String?
@@ -51,9 +51,9 @@ struct Annotate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let parsed = try metric.map(TrialStore.parseMetric)
-            let store = try openExisting(db)
-            let s = try resolveStudy(store, study)
+            let parsed = try metric.map(TrialMetrics.parseMetric)
+            let store = try openExistingStore(db: db)
+            let s = try store.resolveStudy(study)
             let env = ProcessInfo.processInfo
             var prov: [(String, JSONValue)] = [("tool", .string("prunekit \(PruneKitVersion.string)")), ("host", .string(env.hostName)),
                                                ("user", .string(env.environment["USER"] ?? "")),
@@ -63,7 +63,7 @@ struct Annotate: ParsableCommand {
                 let sha = FileManager.default.contents(atPath: source).map(sha256Hex)
                 prov.append(("source", .object([("path", .string(source)), ("sha256", sha.map { .string($0) } ?? .null)])))
             }
-            let rows = try store.annotate(study: s, trial: trial, student: student, metrics: parsed, kdSteps: kdSteps, note: note,
+            let rows = try TrialMetrics.annotate(store, study: s, trial: trial, student: student, metrics: parsed, kdSteps: kdSteps, note: note,
                                           provenance: .object(prov))
             switch format {
             case .json: printJSON(.object([("study", .string(s.name)), ("metrics", .array(rows.map(\.json)))]))

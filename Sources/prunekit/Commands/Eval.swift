@@ -85,13 +85,11 @@ struct Eval: ParsableCommand {
                 if let refModel {
                     let ids = set.samples[b]
                     let r = try refModel.forward(ids, sample: b)
-                    refNLL += nextTokenNLL(logits: r, ids: ids, vocab: V)
-                    let k = klDivergence(reference: r, candidate: l, rows: ids.count, vocab: V)
-                    kl += k
-                    sampleKL.append(k / Double(max(ids.count, 1)))
-                    var s = 0.0
-                    for i in 0..<r.count { let d = Double(r[i] - l[i]); s += d * d }
-                    mse += s / Double(V)
+                    let c = LogitComparison.of(reference: r, candidate: l, ids: ids, rows: ids.count, vocab: V)
+                    refNLL += c.referenceNLL
+                    kl += c.kl
+                    sampleKL.append(c.kl / Double(max(ids.count, 1)))
+                    mse += c.squared / Double(V)
                 }
             }
             let refLoss = refNLL / Double(max(m.predictedTokens, 1))

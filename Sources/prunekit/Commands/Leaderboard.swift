@@ -16,8 +16,8 @@ struct Leaderboard: ParsableCommand {
         """
     )
 
-    @Option(help: "SQLite database.")
-    var db: String = "prunekit.sqlite"
+    @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
+    var db: String?
 
     @Option(help: "Study name (default: the most recently created study).")
     var study: String?
@@ -41,8 +41,8 @@ struct Leaderboard: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let store = try openExisting(db)
-            let s = try resolveStudy(store, study)
+            let store = try openStore(db: db, mode: .readOnly)
+            let s = try store.resolveStudy(study)
             if let objective, Recipe.Metric(rawValue: objective) == nil {
                 try MetricLeaderboard.print(store: store, study: s, metric: objective, maximize: maximize, top: top, format: format)
                 return
@@ -52,13 +52,13 @@ struct Leaderboard: ParsableCommand {
                 // Rank by another measured metric: make it the objective value of every trial.
                 trials = trials.map { t in var t = t; t.objectiveValue = m == .kl ? t.kl : m == .mse ? t.mse : t.loss; return t }
             }
-            let front = TrialStore.paretoFront(trials)
+            let front = StudyRanking.paretoFront(trials)
             // The front's trials, still ranked by the study's objective.
-            var ranked = pareto ? TrialStore.leaderboard(trials).filter { t in front.contains { $0.number == t.number } } : TrialStore.leaderboard(trials)
+            var ranked = pareto ? StudyRanking.leaderboard(trials).filter { t in front.contains { $0.number == t.number } } : StudyRanking.leaderboard(trials)
             if let top { ranked = Array(ranked.prefix(top)) }
             switch format {
             case .json:
-                let unranked = trials.filter { t in (t.state == .complete || t.state == .fail) && !TrialStore.leaderboard(trials).contains { $0.number == t.number } }
+                let unranked = trials.filter { t in (t.state == .complete || t.state == .fail) && !StudyRanking.leaderboard(trials).contains { $0.number == t.number } }
                 printJSON(.object([("study", s.json), ("objective", .string(objective ?? s.objective.rawValue)), ("direction", .string(s.direction)),
                                    ("pareto", .bool(pareto)), ("trials", .array(ranked.enumerated().map { i, t in
                                        var o = t.json.objectValue!; o.insert(("rank", .int(i + 1)), at: 0)
@@ -71,8 +71,8 @@ struct Leaderboard: ParsableCommand {
                 print(cols.joined(separator: ","))
                 for (i, t) in ranked.enumerated() {
                     let a = t.architecture
-                    let v: [String] = ["\(i + 1)", "\(t.number)", t.stage.rawValue, "\(a.numLayers!)", "\(a.hiddenSize!)", "\(a.ffnHiddenSize!)",
-                                       "\(a.mambaNumHeads!)", "\(a.mambaHeadDim!)", "\(a.numAttentionHeads!)", "\(t.params)", "\(t.memoryBytes)",
+                    let v: [String] = ["\(i + 1)", "\(t.number)", t.stage.rawValue, "\(a.numLayers)", "\(a.hiddenSize)", "\(a.ffnHiddenSize)",
+                                       "\(a.mambaNumHeads)", "\(a.mambaHeadDim)", "\(a.numAttentionHeads)", "\(t.params)", "\(t.memoryBytes)",
                                        "\(t.budgetBytes)", "\(t.slackBytes)", "\(t.maxBatch)", "\(t.tokensPerSecond)",
                                        t.kl.map { "\($0)" } ?? "", t.mse.map { "\($0)" } ?? "", t.loss.map { "\($0)" } ?? "",
                                        front.contains { $0.number == t.number } ? "1" : "0"]
@@ -95,9 +95,9 @@ enum LeaderboardTable {
         let header = ["rank", "trial", "layers", "hidden", "FFN", "Mamba", "attn", "params", "mem \(unit)", "slack \(unit)", "tok/s", "KL", "MSE", "loss", "P"]
         let rows = ranked.enumerated().map { i, t -> [String] in
             let a = t.architecture
-            return ["\(i + 1)", "\(t.number)", "\(a.numLayers!)", "\(a.hiddenSize!)", widthCell(t.pattern, .mlp, "\(a.ffnHiddenSize!)"),
-                    widthCell(t.pattern, .mamba, "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)"),
-                    widthCell(t.pattern, .attention, "\(a.numAttentionHeads!)"), grouped(t.params), String(format: "%.3f", Double(t.memoryBytes) / scale), String(format: "%+.3f", Double(t.slackBytes) / scale),
+            return ["\(i + 1)", "\(t.number)", "\(a.numLayers)", "\(a.hiddenSize)", widthCell(t.pattern, .mlp, "\(a.ffnHiddenSize)"),
+                    widthCell(t.pattern, .mamba, "\(a.mambaNumHeads)×\(a.mambaHeadDim)"),
+                    widthCell(t.pattern, .attention, "\(a.numAttentionHeads)"), grouped(t.params), String(format: "%.3f", Double(t.memoryBytes) / scale), String(format: "%+.3f", Double(t.slackBytes) / scale),
                     String(format: "%.2f", t.tokensPerSecond), t.kl.map { String(format: "%.5f", $0) } ?? "-",
                     t.mse.map { String(format: "%.5f", $0) } ?? "-", t.loss.map { String(format: "%.4f", $0) } ?? "-", pareto.contains(t.number) ? "P" : ""]
         }
@@ -108,17 +108,4 @@ enum LeaderboardTable {
 /// A width column of a layer kind: "-" when the pattern has no layer of that kind left (the width is then moot).
 func widthCell(_ pattern: String, _ kind: LayerKind, _ value: String) -> String {
     pattern.contains(kind.rawValue) ? value : "-"
-}
-
-/// Opens a database that must already exist (reading commands never create one).
-func openExisting(_ path: String) throws -> TrialStore {
-    guard FileManager.default.fileExists(atPath: path) else { throw StoreError.sqlite(path: path, message: "no such database file (run `prunekit search` first or give --db)") }
-    return try TrialStore(path: path)
-}
-
-/// The study called `name`, or the most recent one.
-func resolveStudy(_ store: TrialStore, _ name: String?) throws -> StudyRecord {
-    if let name { return try store.study(named: name) }
-    guard let last = try store.studyNames().last else { throw SearchError.unknownStudy(name: "(any)", known: []) }
-    return try store.study(named: last)
 }

@@ -4,9 +4,9 @@ import PruneKit
 /// `leaderboard --objective NAME` for a post-hoc metric (recorded with `prunekit annotate`): every (trial,
 /// student) with that metric, ranked by its figure after the most KD steps, next to the search's own figures.
 enum MetricLeaderboard {
-    static func print(store: TrialStore, study s: StudyRecord, metric: String, maximize: Bool, top: Int?, format: TableFormat) throws {
+    static func print(store: any StudyStore, study s: StudyRecord, metric: String, maximize: Bool, top: Int?, format: TableFormat) throws {
         let history = try store.metrics(study: s.id)
-        var ranked = TrialStore.rankByMetric(history, name: metric, maximize: maximize)
+        var ranked = TrialMetrics.rankByMetric(history, name: metric, maximize: maximize)
         guard !ranked.isEmpty else {
             let names = Set(history.map(\.name)).sorted()
             throw AnnotateError.badMetric("study \"\(s.name)\" has no metric \"\(metric)\" (objectives: kl, mse, loss" + (names.isEmpty ? "; no post-hoc metrics recorded — `prunekit annotate` adds them)" : "; post-hoc: \(names.joined(separator: ", ")))"))
@@ -40,7 +40,7 @@ enum MetricLeaderboard {
             Swift.print("study \(s.name): ranked by \(metric) (\(maximize ? "maximize" : "minimize"); the figure after the most KD steps recorded); search objective \(s.objective.rawValue)")
             let rows = ranked.enumerated().map { i, r -> [String] in
                 let t = trials[r.trialNumber], a = t?.architecture
-                return ["\(i + 1)", "\(r.trialNumber)", r.student, a.map { "\($0.numLayers!)" } ?? "-", a.map { "\($0.hiddenSize!)" } ?? "-",
+                return ["\(i + 1)", "\(r.trialNumber)", r.student, a.map { "\($0.numLayers)" } ?? "-", a.map { "\($0.hiddenSize)" } ?? "-",
                         t.map { grouped($0.params) } ?? "-", t?.kl.map { String(format: "%.5f", $0) } ?? "-", t?.loss.map { String(format: "%.4f", $0) } ?? "-",
                         r.before.map { String(format: "%.4f", $0) } ?? "-", String(format: "%.4f", r.value), r.kdSteps.map(String.init) ?? "-"]
             }

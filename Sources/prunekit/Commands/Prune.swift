@@ -39,7 +39,7 @@ struct Prune: ParsableCommand {
     var numLayers: Int?
 
     @Option(help: "Layers to drop, comma-separated, 0-based source numbering (e.g. 3,8).")
-    var dropLayers: String?
+    var dropLayers: LayerList?
 
     @Option(help: "Importance scores JSON (`prunekit score --format json`).")
     var scores: String?
@@ -53,23 +53,23 @@ struct Prune: ParsableCommand {
     @Option(name: .customLong("seq-len"), parsing: .unconditional, help: "Calibration tokens per sequence T (with --data).")
     var seqLen: Int?
 
-    @Option(help: "SQLite database holding importance scores (and studies).")
-    var db: String = "prunekit.sqlite"
+    @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
+    var db: String?
 
     @Option(help: "Export a trial of this search study (from --db): its architecture and the study's calibration scores.")
     var study: String?
 
     @Option(help: "Trial number in --study, or `best` (the best feasible complete trial by the study's objective).")
-    var trial: String?
+    var trial: TrialSelector?
 
     @Flag(help: "No progress on stderr while scoring and writing (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
     var quiet = false
 
     @Option(help: "Output dtype: bf16, f16, f32 or same (each tensor keeps the source's dtype).")
-    var dtype: String = "same"
+    var dtype: ExportDType = .same
 
-    @Option(help: "Largest shard, e.g. 5GB, 500MB, 2GiB.")
-    var maxShardSize: String = "5GB"
+    @Option(help: "Largest shard: a byte count with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (e.g. 5GB, 500MB, 2GiB).")
+    var maxShardSize: ByteSize = ByteSize(bytes: 5_000_000_000)
 
     @Flag(help: "Print the plan (architecture, parameters, tensor shapes, shards) and write nothing.")
     var dryRun = false
@@ -98,17 +98,9 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let exportDType = try ExportDType.parse(dtype)
-            let shardBytes: Int
-            do { shardBytes = try parseByteSize(maxShardSize) } catch PruneError.badOption(let m) { throw PruneError.badOption("--max-shard-size: \(m)") }
-            let drop: [Int]? = try dropLayers.map { list in
-                try list.split(separator: ",").map { item in
-                    guard let v = Int(item.trimmingCharacters(in: .whitespaces)) else {
-                        throw PruneError.invalidTarget("--drop-layers \"\(list)\": \"\(item)\" is not a layer number")
-                    }
-                    return v
-                }
-            }
+            let exportDType = dtype
+            let shardBytes = maxShardSize.bytes
+            let drop = dropLayers?.layers
             var target = TargetArchitecture(numLayers: numLayers, dropLayers: drop, hiddenSize: hiddenSize, ffnHiddenSize: ffnHiddenSize,
                                             mambaNumHeads: mambaNumHeads, mambaHeadDim: mambaHeadDim, numAttentionHeads: numAttentionHeads)
             let folder = try ModelFolder(path: model, strict: true)
@@ -116,12 +108,13 @@ struct Prune: ParsableCommand {
             var calibrationFingerprint: String?
             var recipe: [(String, JSONValue)] = [("target", (try? JSONParser().parse(target.canonicalJSON)) ?? .null)]
             if let study, let trial {
-                let (t, sc, fp, rec) = try trialArchitecture(folder: folder, studyName: study, trial: trial, db: db, quiet: quiet, compute: !dryRun)
-                target = t
+                let store = try openStore(db: db, mode: .readOnly)
+                let (arch, sc, fp, rec) = try trialArchitecture(folder: folder, studyName: study, trial: trial, store: store)
+                target = arch.target(sourceLayers: folder.config.numLayers)
                 calibrationFingerprint = fp
                 recipe = rec
                 plan = try randomSeed.map { try PruningPlan.random(source: folder.config, target: target, seed: $0, layerRanking: sc.layerRanking) }
-                    ?? PruningPlan(source: folder.config, scores: sc, target: target)
+                    ?? PruningPlan(source: folder.config, scores: sc, architecture: arch)
                 if let randomSeed {
                     recipe.removeAll { $0.0 == "keep_sets" }
                     recipe += [("keep_sets", .string("random width keep-sets; depth from the study's layer ranking")), ("seed", .number(String(randomSeed)))]
@@ -136,9 +129,9 @@ struct Prune: ParsableCommand {
                     // A dry run never computes scores: the shapes do not depend on which channels are kept, but the
                     // layers --num-layers drops come from the ranking.
                     if numLayers != nil {
-                        throw PruneError.needsScores("--dry-run does not compute importance scores, and none are stored in \(db) for --data \(data!) with these options; the layers --num-layers drops come from the iterative ranking: run `prunekit score \(model) --data \(data!) --db \(db)` first, or give --drop-layers")
+                        throw PruneError.needsScores("--dry-run does not compute importance scores, and none are stored in \(storeLocation(db)) for --data \(data!) with these options; the layers --num-layers drops come from the iterative ranking: run `prunekit score \(model) --data \(data!) --db \(storeLocation(db))` first, or give --drop-layers")
                     }
-                    note("note: dry run: no importance scores for --data are stored in \(db) and a dry run does not compute them; the shapes below do not depend on them")
+                    note("note: dry run: no importance scores for --data are stored in \(storeLocation(db)) and a dry run does not compute them; the shapes below do not depend on them")
                     plan = try PruningPlan.random(source: folder.config, target: target, seed: 0)
                 } else {
                     do {
@@ -206,23 +199,30 @@ struct Prune: ParsableCommand {
     }
 }
 
-/// The architecture of a study's trial and the study's importance scores (stored, or computed from the
-/// recipe's calibration data), the calibration fingerprint and the recipe record for pruning.json.
-/// With `compute` false (a dry run) the scores must be stored.
-func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db: String, quiet: Bool, compute: Bool = true)
-    throws -> (TargetArchitecture, ImportanceScores, String, [(String, JSONValue)])
+/// `--trial`: a trial number or `best`.
+enum TrialSelector: ExpressibleByArgument, Equatable {
+    case best
+    case number(Int)
+    init?(argument: String) {
+        if argument == "best" { self = .best } else if let n = Int(argument), n >= 0 { self = .number(n) } else { return nil }
+    }
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// The architecture of a study's trial, the score set the study pruned with, its calibration fingerprint and the
+/// recipe record for pruning.json — read from the store alone (nothing re-parsed, tokenized or recomputed).
+func trialArchitecture(folder: ModelFolder, studyName: String, trial: TrialSelector, store: any StudyStore)
+    throws -> (Architecture, ImportanceScores, String, [(String, JSONValue)])
 {
-    guard FileManager.default.fileExists(atPath: db) else { throw StoreError.sqlite(path: db, message: "no such database (run `prunekit search` first)") }
-    let store = try TrialStore(path: db)
     let study = try store.study(named: studyName)
     let record: TrialRecord
-    if trial == "best" {
+    switch trial {
+    case .best:
         guard let best = try store.bestTrial(study: study) else {
             throw PruneError.invalidTarget("study '\(studyName)' has no feasible complete trial yet")
         }
         record = best
-    } else {
-        guard let n = Int(trial) else { throw PruneError.badOption("--trial \"\(trial)\": expected a trial number or `best`") }
+    case let .number(n):
         guard let t = try store.trial(study: study.id, number: n) else {
             throw PruneError.badOption("--trial \(n): study '\(studyName)' has no such trial (see `prunekit leaderboard --study \(studyName)`)")
         }
@@ -231,25 +231,19 @@ func trialArchitecture(folder: ModelFolder, studyName: String, trial: String, db
     guard folder.fingerprint == study.checkpointFingerprint else {
         throw PruneError.invalidTarget("\(folder.path) is not the checkpoint study '\(studyName)' was run on (\(study.checkpointPath), fingerprint \(study.checkpointFingerprint.prefix(12))…)")
     }
-    let recipe = try Recipe(yaml: study.recipeYAML, path: study.recipePath)
-    guard let cal = recipe.calibration else { throw PruneError.needsScores("the study's recipe has no calibration data") }
-    let calibration = try ArchitectureSearch.loadData(cal, recipe: recipe, modelDir: folder.path)
-    let opts = ArchitectureSearch.scoreOptions(recipe: recipe, source: folder.config)
-    if !compute {
-        guard let stored = try Importance.loadOrComputeIfStored(folder: folder, calibration: calibration, options: opts, dbPath: db) else {
-            throw PruneError.needsScores("--dry-run does not compute importance scores, and the scores of study '\(studyName)' are not stored in \(db); run `prunekit search` (or this command without --dry-run) first")
-        }
-        return (record.architecture, stored, calibration.fingerprint, trialRecipe(record, study: study, name: studyName))
+    guard let key = study.scoreKey else {
+        throw PruneError.needsScores("study '\(studyName)' was stored by an older PruneKit and does not record its score set; run `prunekit search` on it once (it resumes and records it)")
     }
-    let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, dbPath: db,
-                                              progress: makeProgress(quiet: quiet)?.callback(units: scoreProgressUnits))
-    return (record.architecture, scored.scores, calibration.fingerprint, trialRecipe(record, study: study, name: studyName))
+    guard let scores = try store.scores(key) else {
+        throw PruneError.needsScores("the score set of study '\(studyName)' (checkpoint \(key.checkpointFingerprint.prefix(12))…, calibration \(key.calibrationFingerprint.prefix(12))…, options \(key.optionsKey)) is not in \(store.location); copy it with `prunekit db copy` or run `prunekit search` again")
+    }
+    return (record.architecture, scores.scores, key.calibrationFingerprint, trialRecipe(record, study: study, name: studyName))
 }
 
 /// The `recipe` record of pruning.json for a study's trial.
 func trialRecipe(_ record: TrialRecord, study: StudyRecord, name studyName: String) -> [(String, JSONValue)] {
     return [
-        ("target", (try? JSONParser().parse(record.architecture.canonicalJSON)) ?? .null),
+        ("target", record.json.objectValue.map { o in .object(o.filter { ["num_layers", "hidden_size", "ffn_hidden_size", "mamba_num_heads", "mamba_head_dim", "num_attention_heads", "pattern", "kept_layers"].contains($0.0) }) } ?? .null),
         ("keep_sets", .string("importance")), ("study", .string(studyName)), ("trial", .int(record.number)),
         ("trial_metrics", .object([("kl", record.kl.map { .double($0) } ?? .null), ("mse", record.mse.map { .double($0) } ?? .null),
                                    ("loss", record.loss.map { .double($0) } ?? .null),
@@ -275,16 +269,20 @@ func obtainScores(folder: ModelFolder, options: Prune, compute: Bool = true) thr
     if options.numLayers == nil { opts.layers = .blockInfluence }
     // Reuse a complete ranking when one is stored; otherwise compute what this target needs.
     var full = ScoreOptions()
-    if let r = try? Importance.loadOrComputeIfStored(folder: folder, calibration: set, options: full, dbPath: options.db) {
+    // A dry run never creates or writes a store.
+    let store: (any StudyStore)?
+    if !compute, case let .sqlite(path) = storeLocation(options.db), !FileManager.default.fileExists(atPath: path) { store = nil } else {
+        store = try openStore(db: options.db, mode: compute ? .readWrite : .readOnly)
+    }
+    if let r = try? Importance.stored(folder: folder, calibration: set, options: full, store: store) {
         return (r, set.fingerprint)
     }
     if options.numLayers == nil { full = opts }
     guard compute else {
-        return (try Importance.loadOrComputeIfStored(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts, dbPath: options.db),
-                set.fingerprint)
+        return (try Importance.stored(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts, store: store), set.fingerprint)
     }
     let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts,
-                                              dbPath: options.db, progress: makeProgress(quiet: options.quiet)?.callback(units: scoreProgressUnits))
-    if !result.reused { note(String(format: "importance scores computed in %.1f s and stored in %@", result.seconds, options.db)) }
+                                              store: store!, progress: makeProgress(quiet: options.quiet)?.callback(units: scoreProgressUnits))
+    if !result.reused { note(String(format: "importance scores computed in %.1f s and stored in %@", result.seconds, store!.location.description)) }
     return (result.scores, set.fingerprint)
 }

@@ -12,8 +12,8 @@ struct Report: ParsableCommand {
         """
     )
 
-    @Option(help: "PruneKit database holding the study (with --study).")
-    var db: String = "prunekit.sqlite"
+    @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
+    var db: String?
 
     @Option(help: "Study to report on (from --db).")
     var study: String?
@@ -34,7 +34,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let report = try input.map { try ReportInput.load(path: $0) } ?? ReportInput.fromStudy(dbPath: db, study: study!)
+            let report = try input.map { try ReportInput.load(path: $0) } ?? ReportInput.fromStudy(store: openStore(db: db, mode: .readOnly), study: study!)
             let out = self.out ?? "Reports/\(study!)"
             try ReportWriter.write(report, to: out)
             if saveInput { try report.jsonData().write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("input.json"))) }

@@ -38,8 +38,8 @@ struct Score: ParsableCommand {
     @Option(name: .customLong("sample-agg"), help: "Aggregation over samples: l2 (default), mean.")
     var sampleAgg: ScoreOptions.SampleAggregation = .l2
 
-    @Option(help: "SQLite database for scores and studies.")
-    var db: String = "prunekit.sqlite"
+    @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
+    var db: String?
 
     @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min.")
     var noDtFloor = false
@@ -67,7 +67,8 @@ struct Score: ParsableCommand {
             if layers == .iterativeMSE, let r = remove, r >= folder.config.numLayers {
                 throw ImportanceError.badRemove(r, numLayers: folder.config.numLayers)
             }
-            let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, dbPath: db,
+            let store = try openStore(db: db, mode: .readWrite)
+            let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, store: store,
                                                       cacheBudgetBytes: try weightCacheBytes(weightCacheGiB),
                                                       progress: makeProgress(quiet: quiet)?.callback(units: scoreProgressUnits))
             let s = result.scores
@@ -77,10 +78,10 @@ struct Score: ParsableCommand {
                 o.insert(contentsOf: [("model", .string(model)), ("checkpoint_fingerprint", .string(folder.fingerprint)),
                                       ("calibration_fingerprint", .string(set.fingerprint)), ("samples", .int(set.samples.count)),
                                       ("tokens", .int(set.tokenCount)), ("reused", .bool(result.reused)),
-                                      ("seconds", .double(result.seconds)), ("db", .string(db))], at: 0)
+                                      ("seconds", .double(result.seconds)), ("db", .string(store.location.description))], at: 0)
                 printJSON(.object(o))
             case .table:
-                print(result.reused ? "scores reused from \(db)" : String(format: "scores computed in %.2f s, stored in %@", result.seconds, db))
+                print(result.reused ? "scores reused from \(store.location)" : String(format: "scores computed in %.2f s, stored in %@", result.seconds, store.location.description))
                 print("calibration  \(set.samples.count) samples, \(grouped(set.tokenCount)) tokens, fingerprint \(set.fingerprint.prefix(16))…")
                 let cfg = folder.config
                 if let r = s.layerRanking {

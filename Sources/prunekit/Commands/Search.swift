@@ -12,8 +12,10 @@ struct Search: ParsableCommand {
         ratios or the memory budget at the recipe's context × batch, keeps the top K by predicted tokens/s (or \
         closeness to target_params), prunes each in memory with the stored importance scores and measures KL \
         divergence to the full model, logit MSE and LM loss on held-out text. The K picked candidates (and every \
-        infeasible one, as PRUNED) are trials in the SQLite --db: a killed search resumes where it stopped, and several processes on one machine can work on \
-        the same study. --dry-run prints the plan from the config alone (the model may be a config.json). \
+        infeasible one, as PRUNED) are trials in the --db store: a killed search resumes where it stopped, and several processes can work on \
+        the same study (on one machine with a SQLite file; on several with a postgresql:// URL). --top-k N on an existing study adds the next \
+        candidates as new trials. --dry-run prints the plan from the config alone (the model may be a config.json), with the depth of the \
+        study's stored scores when --db has the study. \
         Exit codes: 2 bad recipe, 3 database, 4 nothing feasible.
         """
     )
@@ -21,8 +23,8 @@ struct Search: ParsableCommand {
     @Argument(help: "Recipe file (YAML).")
     var recipe: String
 
-    @Option(help: "SQLite database for scores, studies and trials.")
-    var db: String = "prunekit.sqlite"
+    @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
+    var db: String?
 
     @Option(help: "Study name (default: the recipe file's base name).")
     var study: String?
@@ -35,6 +37,9 @@ struct Search: ParsableCommand {
 
     @Flag(help: "No progress or log lines on stderr (progress: a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
     var quiet = false
+
+    @Option(name: .customLong("top-k"), help: "Evaluate the top K candidates per stage (default: the recipe's top_k); raising it on an existing study adds the next candidates as trials.")
+    var topK: Int?
 
     @Option(name: .customLong("max-trials"), help: "Evaluate at most this many trials in this process, then stop (resume later).")
     var maxTrials: Int?
@@ -50,21 +55,29 @@ struct Search: ParsableCommand {
 
     func validate() throws {
         if let m = maxTrials, m <= 0 { throw ValidationError("--max-trials must be > 0, got \(m)") }
+        if let k = topK, k <= 0 { throw ValidationError("--top-k must be > 0, got \(k)") }
         if !(staleAfter > 0) || !staleAfter.isFinite { throw ValidationError("--stale-after must be > 0, got \(staleAfter)") }
     }
 
     func run() throws {
         try runReportingErrors {
-            let r = try Recipe.load(path: recipe)
+            var r = try Recipe.load(path: recipe)
+            if let topK { r.topK = max(r.topK, topK) }
             if dryRun {
-                let plan = try ArchitectureSearch.dryRun(recipe: r)
+                // Stored scores make the counts match a real run; a dry run never creates or writes a store.
+                let store: (any StudyStore)?
+                if case let .sqlite(path) = storeLocation(db), !FileManager.default.fileExists(atPath: path) { store = nil } else {
+                    store = try openStore(db: db, mode: .readOnly)
+                }
+                let plan = try ArchitectureSearch.dryRun(recipe: r, store: store, studyName: study)
                 switch format {
                 case .json: printJSON(SearchOutput.planJSON(plan, recipe: r))
                 case .table: print(SearchOutput.planTable(plan, recipe: r))
                 }
                 return
             }
-            var o = SearchRunOptions(dbPath: db, studyName: study)
+            var o = SearchRunOptions(db: storeLocation(db), studyName: study)
+            o.topK = topK
             o.maxTrials = maxTrials; o.staleAfter = staleAfter; o.retryFailed = retryFailed
             o.cacheBudgetBytes = try weightCacheBytes(weightCacheGiB)
             o.progress = makeProgress(quiet: quiet)
@@ -77,12 +90,12 @@ struct Search: ParsableCommand {
                     ("worker", .string(o.worker.id)), ("scores_reused", .bool(out.scoresReused)),
                     ("score_seconds", .double(out.scoreSeconds)), ("full_model_seconds", .double(out.fullModelSeconds)),
                     ("total_seconds", .double(out.totalSeconds)), ("depth", .string(out.plan.depthSource.description)),
-                    ("leaderboard", .array(TrialStore.leaderboard(out.trials).map(\.json))),
+                    ("leaderboard", .array(StudyRanking.leaderboard(out.trials).map(\.json))),
                     ("trials", .array(out.trials.filter { $0.state != .pruned }.map(\.json))),
                 ]))
             case .table:
                 let s = out.study
-                print("study        \(s.name) in \(db)  (\(s.strategy), objective \(s.objective.rawValue), minimize)")
+                print("study        \(s.name) in \(o.db)  (\(s.strategy), objective \(s.objective.rawValue), minimize)")
                 print("candidates   \(s.enumerated) enumerated, \(s.feasible) feasible" + SearchOutput.rejectionText(s.rejections))
                 print(String(format: "this run     %d trials evaluated in %.1f s (scores %@, full model on held-out %.2f s, loss %.4f)",
                              out.evaluatedHere, out.totalSeconds, out.scoresReused ? "reused" : String(format: "computed in %.1f s", out.scoreSeconds),
@@ -91,7 +104,7 @@ struct Search: ParsableCommand {
                 print("state        " + TrialState.allCases.map { "\($0.rawValue) \(s.counts[$0] ?? 0)" }.joined(separator: ", ")
                       + (out.finished ? "" : "  — not finished; run again to resume"))
                 print("")
-                print(LeaderboardTable.render(TrialStore.leaderboard(out.trials), pareto: Set(TrialStore.paretoFront(out.trials).map(\.number)), mib: out.study.budgetBytes < 1 << 30))
+                print(LeaderboardTable.render(StudyRanking.leaderboard(out.trials), pareto: Set(StudyRanking.paretoFront(out.trials).map(\.number)), mib: out.study.budgetBytes < 1 << 30))
             }
         }
     }
@@ -110,10 +123,10 @@ enum SearchOutput {
     static func candidateJSON(_ c: Candidate, picked: Bool) -> JSONValue {
         let a = c.architecture, r = c.cost
         return .object([
-            ("num_layers", .int(a.numLayers!)), ("hidden_size", .int(a.hiddenSize!)), ("ffn_hidden_size", .int(a.ffnHiddenSize!)),
-            ("mamba_num_heads", .int(a.mambaNumHeads!)), ("mamba_head_dim", .int(a.mambaHeadDim!)),
-            ("num_attention_heads", .int(a.numAttentionHeads!)), ("pattern", .string(c.pattern)), ("layer_mix", .string(mix(c.pattern))),
-            ("architecture_hash", .string(a.hash)), ("params", .int(r.parameters)), ("memory_bytes", .int(r.memoryBytes)),
+            ("num_layers", .int(a.numLayers)), ("hidden_size", .int(a.hiddenSize)), ("ffn_hidden_size", .int(a.ffnHiddenSize)),
+            ("mamba_num_heads", .int(a.mambaNumHeads)), ("mamba_head_dim", .int(a.mambaHeadDim)),
+            ("num_attention_heads", .int(a.numAttentionHeads)), ("pattern", .string(c.pattern)), ("layer_mix", .string(mix(c.pattern))),
+            ("architecture_hash", .string(a.hash)), ("kept_layers", a.keptLayers.map { .array($0.map { .int($0) }) } ?? .null), ("params", .int(r.parameters)), ("memory_bytes", .int(r.memoryBytes)),
             ("memory_gib", .double(GiB.of(r.memoryBytes))), ("slack_bytes", .int(r.slackBytes)), ("fits", .bool(r.fits)),
             ("max_batch", .int(r.maxBatch)), ("tokens_per_second", .double(r.outputTokensPerSecond)),
             ("feasible", .bool(c.isFeasible)), ("rejected_by", c.rejection.map { .string($0.constraint) } ?? .null),
@@ -142,8 +155,8 @@ enum SearchOutput {
     static func row(_ c: Candidate, mark: String, mib: Bool = false) -> [String] {
         let a = c.architecture, r = c.cost
         let scale = mib ? 1_048_576.0 : 1_073_741_824.0
-        return [mark, "\(a.numLayers!)", mix(c.pattern), "\(a.hiddenSize!)", widthCell(c.pattern, .mlp, "\(a.ffnHiddenSize!)"),
-                widthCell(c.pattern, .mamba, "\(a.mambaNumHeads!)×\(a.mambaHeadDim!)"), widthCell(c.pattern, .attention, "\(a.numAttentionHeads!)"), grouped(r.parameters), String(format: "%.3f", Double(r.memoryBytes) / scale),
+        return [mark, "\(a.numLayers)", mix(c.pattern), "\(a.hiddenSize)", widthCell(c.pattern, .mlp, "\(a.ffnHiddenSize)"),
+                widthCell(c.pattern, .mamba, "\(a.mambaNumHeads)×\(a.mambaHeadDim)"), widthCell(c.pattern, .attention, "\(a.numAttentionHeads)"), grouped(r.parameters), String(format: "%.3f", Double(r.memoryBytes) / scale),
                 String(format: "%+.3f", Double(r.slackBytes) / scale), r.fits ? "yes" : "NO", "\(r.maxBatch)", String(format: "%.2f", r.outputTokensPerSecond)]
     }
 

@@ -7,15 +7,15 @@ struct Studies: ParsableCommand {
         abstract: "List the search studies in a database with their candidate and trial counts."
     )
 
-    @Option(help: "SQLite database.")
-    var db: String = "prunekit.sqlite"
+    @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
+    var db: String?
 
     @Option(help: "Output format: table, json or csv.")
     var format: TableFormat = .table
 
     func run() throws {
         try runReportingErrors {
-            let store = try openExisting(db)
+            let store = try openStore(db: db, mode: .readOnly)
             let studies = try store.listStudies()
             let best = try studies.map { try store.bestTrial(study: $0) }
             switch format {
@@ -32,7 +32,7 @@ struct Studies: ParsableCommand {
                     print("\(s.name),\(s.strategy),\(s.objective.rawValue),\(s.enumerated),\(s.feasible),\(c),\(b.map { "\($0.number)" } ?? ""),\(b?.objectiveValue.map { "\($0)" } ?? ""),\(s.createdAt)")
                 }
             case .table:
-                guard !studies.isEmpty else { print("(no studies in \(db))"); return }
+                guard !studies.isEmpty else { print("(no studies in \(store.location))"); return }
                 let header = ["study", "strategy", "objective", "enumerated", "feasible", "waiting", "running", "complete", "pruned", "fail", "best", "created"]
                 let rows = zip(studies, best).map { s, b -> [String] in
                     [s.name, s.strategy, s.objective.rawValue, "\(s.enumerated)", "\(s.feasible)"]

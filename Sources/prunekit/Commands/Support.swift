@@ -7,14 +7,6 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
-/// Distinct, documented exit codes (see the root command's discussion).
-enum ExitCodes {
-    static let failure: Int32 = 1
-    static let badInput: Int32 = 2
-    static let database: Int32 = 3
-    static let infeasible: Int32 = 4
-}
-
 /// Runs a subcommand body, printing errors as `error: …` on stderr with a distinct exit code.
 func runReportingErrors(_ body: () throws -> Void) throws {
     do {
@@ -24,13 +16,46 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let e as CleanExit {
         throw e
     } catch {
-        let code: Int32
-        switch error {
-        case is CheckpointError, is ConfigError, is JSONParseError, is ValidationError: code = ExitCodes.badInput
-        default: code = PruneKitErrors.exitCode(for: error) ?? ExitCodes.failure
-        }
+        let code = error is ValidationError ? ExitStatus.badInput : ExitStatus.code(for: error)
         FileHandle.standardError.write(Data("error: \(String(describing: error))\n".utf8))
         throw ExitCode(code)
+    }
+}
+
+/// The store `--db` names (or `PRUNEKIT_DB`, or prunekit.sqlite).
+func storeLocation(_ db: String?) -> StoreLocation { StoreLocation.resolve(option: db) }
+
+/// Opens the store `--db` names: read-only for reading commands (never created, migrated or written).
+func openStore(db: String?, mode: StoreMode) throws -> any StudyStore { try openStore(storeLocation(db), mode: mode) }
+
+/// Opens for writing a store that must already exist (e.g. `annotate`: the study is there or nothing is).
+func openExistingStore(db: String?) throws -> any StudyStore {
+    let loc = storeLocation(db)
+    if case let .sqlite(path) = loc, !FileManager.default.fileExists(atPath: path) { throw StoreError.missing(location: path) }
+    return try openStore(loc, mode: .readWrite)
+}
+
+/// `--dtype` of an export: bf16, f16, f32 or same.
+extension ExportDType: ExpressibleByArgument {
+    public init?(argument: String) { guard let d = try? ExportDType.parse(argument) else { return nil }; self = d }
+    public static var allValueStrings: [String] { ["bf16", "f16", "f32", "same"] }
+}
+
+/// A byte size argument such as `5GB` (10⁹), `500MB`, `2GiB` (2³⁰) or a plain count (``parseByteSize(_:)``).
+struct ByteSize: ExpressibleByArgument, Equatable {
+    var bytes: Int
+    init(bytes: Int) { self.bytes = bytes }
+    init?(argument: String) { guard let b = try? parseByteSize(argument) else { return nil }; bytes = b }
+    var defaultValueDescription: String { byteString(bytes) }
+}
+
+/// A comma-separated list of layer numbers (0-based source numbering), e.g. `3,8`.
+struct LayerList: ExpressibleByArgument, Equatable {
+    var layers: [Int]
+    init?(argument: String) {
+        let items = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !items.isEmpty, items.allSatisfy({ $0 != nil }) else { return nil }
+        layers = items.map { $0! }
     }
 }
 

@@ -1,0 +1,312 @@
+/// One schema change of the PruneKit store, in both SQL dialects. Never edited once shipped: a change is a
+/// new migration appended to ``StoreMigrations/all`` (GRDB Migrations.md; the same rule for PostgreSQL).
+public struct StoreMigration: Sendable {
+    /// Stable identifier, recorded in the database when applied (SQLite: GRDB's `grdb_migrations` table;
+    /// PostgreSQL: `prunekit_migrations`).
+    public var id: String
+    /// Statements for SQLite, run in order in one transaction.
+    public var sqlite: [String]
+    /// Statements for PostgreSQL, run in order in one transaction. Where they differ from ``sqlite`` the
+    /// difference is stated next to the migration.
+    public var postgres: [String]
+}
+
+/// The one migration list of the PruneKit store, oldest first. A backend applies, in order, every migration
+/// whose id its database has not recorded, and refuses a database that records an id not in this list
+/// (written by a newer PruneKit).
+///
+/// Dialect differences (PostgreSQL versions of v1–v3 were written when the PostgreSQL backend was added; the
+/// SQLite statements are those that shipped):
+/// - `INTEGER PRIMARY KEY AUTOINCREMENT` (SQLite) is `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`;
+/// - `INTEGER` is `BIGINT` (byte counts exceed 2³¹; SQLite's INTEGER is already 64-bit);
+/// - `REAL` is `DOUBLE PRECISION` (PostgreSQL's REAL is 32-bit; SQLite's is 64-bit);
+/// - `BLOB` is `BYTEA`;
+/// - `length(x)` is the same; `CHECK`, `UNIQUE`, `REFERENCES … ON DELETE CASCADE` are the same.
+public enum StoreMigrations {
+    public static let all: [StoreMigration] = [v1, v2, v3, v4]
+
+    /// Importance scores keyed by (checkpoint, calibration, options).
+    static let v1 = StoreMigration(id: "v1-importance-scores", sqlite: [
+        """
+        CREATE TABLE importance_scores (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            checkpoint_fingerprint TEXT NOT NULL,
+            calibration_fingerprint TEXT NOT NULL,
+            options_key TEXT NOT NULL,
+            checkpoint_path TEXT NOT NULL,
+            calibration_source TEXT NOT NULL,
+            samples INTEGER NOT NULL CHECK (samples > 0),
+            tokens INTEGER NOT NULL CHECK (tokens > 0),
+            scores_json TEXT NOT NULL,
+            seconds REAL NOT NULL,
+            layer_evaluations INTEGER NOT NULL,
+            tool_version TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (checkpoint_fingerprint, calibration_fingerprint, options_key)
+        )
+        """,
+    ], postgres: [
+        """
+        CREATE TABLE importance_scores (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            checkpoint_fingerprint TEXT NOT NULL,
+            calibration_fingerprint TEXT NOT NULL,
+            options_key TEXT NOT NULL,
+            checkpoint_path TEXT NOT NULL,
+            calibration_source TEXT NOT NULL,
+            samples BIGINT NOT NULL CHECK (samples > 0),
+            tokens BIGINT NOT NULL CHECK (tokens > 0),
+            scores_json TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            layer_evaluations BIGINT NOT NULL,
+            tool_version TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (checkpoint_fingerprint, calibration_fingerprint, options_key)
+        )
+        """,
+    ])
+
+    /// Studies and trials, modelled on Optuna's RDB storage: one row per candidate architecture per study,
+    /// unique on its hash, so nothing is evaluated twice and a killed search resumes where it stopped.
+    static let v2 = StoreMigration(id: "v2-search", sqlite: [
+        """
+        CREATE TABLE studies (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            recipe_path TEXT NOT NULL,
+            recipe_yaml TEXT NOT NULL,
+            recipe_json TEXT NOT NULL,
+            recipe_hash TEXT NOT NULL,
+            objective TEXT NOT NULL CHECK (objective IN ('kl', 'mse', 'loss')),
+            direction TEXT NOT NULL DEFAULT 'minimize' CHECK (direction IN ('minimize', 'maximize')),
+            strategy TEXT NOT NULL CHECK (strategy IN ('joint', 'depth-then-width')),
+            selection TEXT NOT NULL CHECK (selection IN ('throughput', 'params')),
+            checkpoint_path TEXT NOT NULL,
+            checkpoint_fingerprint TEXT NOT NULL,
+            calibration_fingerprint TEXT NOT NULL,
+            heldout_fingerprint TEXT NOT NULL,
+            hardware TEXT NOT NULL,
+            context INTEGER NOT NULL CHECK (context > 0),
+            batch INTEGER NOT NULL CHECK (batch > 0),
+            budget_bytes INTEGER NOT NULL,
+            n_enumerated INTEGER NOT NULL CHECK (n_enumerated >= 0),
+            n_feasible INTEGER NOT NULL CHECK (n_feasible >= 0),
+            rejections_json TEXT NOT NULL,
+            full_loss REAL,
+            best_depth INTEGER,
+            seed INTEGER NOT NULL,
+            tool_version TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE trials (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL CHECK (number >= 0),
+            stage TEXT NOT NULL CHECK (stage IN ('joint', 'depth', 'width')),
+            state TEXT NOT NULL CHECK (state IN ('WAITING', 'RUNNING', 'COMPLETE', 'PRUNED', 'FAIL')),
+            arch_json TEXT NOT NULL,
+            arch_hash TEXT NOT NULL,
+            num_layers INTEGER NOT NULL,
+            hidden_size INTEGER NOT NULL,
+            ffn_hidden_size INTEGER NOT NULL,
+            mamba_num_heads INTEGER NOT NULL,
+            mamba_head_dim INTEGER NOT NULL,
+            num_attention_heads INTEGER NOT NULL,
+            pattern TEXT NOT NULL,
+            params INTEGER NOT NULL,
+            weight_bytes INTEGER NOT NULL,
+            memory_bytes INTEGER NOT NULL,
+            budget_bytes INTEGER NOT NULL,
+            slack_bytes INTEGER NOT NULL,
+            fits INTEGER NOT NULL CHECK (fits IN (0, 1)),
+            max_batch INTEGER NOT NULL,
+            tokens_per_second REAL NOT NULL,
+            pruned_reason TEXT,
+            kl REAL,
+            mse REAL,
+            loss REAL,
+            objective_value REAL,
+            error TEXT,
+            seed INTEGER NOT NULL,
+            tool_version TEXT NOT NULL,
+            worker_id TEXT,
+            worker_host TEXT,
+            worker_pid INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            claimed_at TEXT,
+            heartbeat REAL,
+            finished_at TEXT,
+            eval_seconds REAL,
+            CHECK (state != 'COMPLETE' OR objective_value IS NOT NULL),
+            CHECK (state != 'PRUNED' OR pruned_reason IS NOT NULL),
+            UNIQUE (study_id, arch_hash),
+            UNIQUE (study_id, number)
+        )
+        """,
+        "CREATE INDEX trials_by_state ON trials (study_id, stage, state)",
+    ], postgres: [
+        """
+        CREATE TABLE studies (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            recipe_path TEXT NOT NULL,
+            recipe_yaml TEXT NOT NULL,
+            recipe_json TEXT NOT NULL,
+            recipe_hash TEXT NOT NULL,
+            objective TEXT NOT NULL CHECK (objective IN ('kl', 'mse', 'loss')),
+            direction TEXT NOT NULL DEFAULT 'minimize' CHECK (direction IN ('minimize', 'maximize')),
+            strategy TEXT NOT NULL CHECK (strategy IN ('joint', 'depth-then-width')),
+            selection TEXT NOT NULL CHECK (selection IN ('throughput', 'params')),
+            checkpoint_path TEXT NOT NULL,
+            checkpoint_fingerprint TEXT NOT NULL,
+            calibration_fingerprint TEXT NOT NULL,
+            heldout_fingerprint TEXT NOT NULL,
+            hardware TEXT NOT NULL,
+            context BIGINT NOT NULL CHECK (context > 0),
+            batch BIGINT NOT NULL CHECK (batch > 0),
+            budget_bytes BIGINT NOT NULL,
+            n_enumerated BIGINT NOT NULL CHECK (n_enumerated >= 0),
+            n_feasible BIGINT NOT NULL CHECK (n_feasible >= 0),
+            rejections_json TEXT NOT NULL,
+            full_loss DOUBLE PRECISION,
+            best_depth BIGINT,
+            seed BIGINT NOT NULL,
+            tool_version TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE trials (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            study_id BIGINT NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            number BIGINT NOT NULL CHECK (number >= 0),
+            stage TEXT NOT NULL CHECK (stage IN ('joint', 'depth', 'width')),
+            state TEXT NOT NULL CHECK (state IN ('WAITING', 'RUNNING', 'COMPLETE', 'PRUNED', 'FAIL')),
+            arch_json TEXT NOT NULL,
+            arch_hash TEXT NOT NULL,
+            num_layers BIGINT NOT NULL,
+            hidden_size BIGINT NOT NULL,
+            ffn_hidden_size BIGINT NOT NULL,
+            mamba_num_heads BIGINT NOT NULL,
+            mamba_head_dim BIGINT NOT NULL,
+            num_attention_heads BIGINT NOT NULL,
+            pattern TEXT NOT NULL,
+            params BIGINT NOT NULL,
+            weight_bytes BIGINT NOT NULL,
+            memory_bytes BIGINT NOT NULL,
+            budget_bytes BIGINT NOT NULL,
+            slack_bytes BIGINT NOT NULL,
+            fits BIGINT NOT NULL CHECK (fits IN (0, 1)),
+            max_batch BIGINT NOT NULL,
+            tokens_per_second DOUBLE PRECISION NOT NULL,
+            pruned_reason TEXT,
+            kl DOUBLE PRECISION,
+            mse DOUBLE PRECISION,
+            loss DOUBLE PRECISION,
+            objective_value DOUBLE PRECISION,
+            error TEXT,
+            seed BIGINT NOT NULL,
+            tool_version TEXT NOT NULL,
+            worker_id TEXT,
+            worker_host TEXT,
+            worker_pid BIGINT,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            claimed_at TEXT,
+            heartbeat DOUBLE PRECISION,
+            finished_at TEXT,
+            eval_seconds DOUBLE PRECISION,
+            CHECK (state != 'COMPLETE' OR objective_value IS NOT NULL),
+            CHECK (state != 'PRUNED' OR pruned_reason IS NOT NULL),
+            UNIQUE (study_id, arch_hash),
+            UNIQUE (study_id, number)
+        )
+        """,
+        "CREATE INDEX trials_by_state ON trials (study_id, stage, state)",
+    ])
+
+    /// Post-hoc metrics of a trial's students (e.g. loss after knowledge distillation), appended by
+    /// `prunekit annotate`; a row is never updated, the latest per (trial, student, name, kd_steps) is current.
+    static let v3 = StoreMigration(id: "v3-trial-metrics", sqlite: [
+        """
+        CREATE TABLE trial_metrics (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            trial_number INTEGER NOT NULL CHECK (trial_number >= 0),
+            student TEXT NOT NULL CHECK (length(student) > 0),
+            name TEXT NOT NULL CHECK (length(name) > 0),
+            value REAL NOT NULL,
+            kd_steps INTEGER CHECK (kd_steps IS NULL OR kd_steps >= 0),
+            note TEXT,
+            provenance_json TEXT NOT NULL,
+            tool_version TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX trial_metrics_by_trial ON trial_metrics (study_id, trial_number, name)",
+    ], postgres: [
+        """
+        CREATE TABLE trial_metrics (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            study_id BIGINT NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            trial_number BIGINT NOT NULL CHECK (trial_number >= 0),
+            student TEXT NOT NULL CHECK (length(student) > 0),
+            name TEXT NOT NULL CHECK (length(name) > 0),
+            value DOUBLE PRECISION NOT NULL,
+            kd_steps BIGINT CHECK (kd_steps IS NULL OR kd_steps >= 0),
+            note TEXT,
+            provenance_json TEXT NOT NULL,
+            tool_version TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX trial_metrics_by_trial ON trial_metrics (study_id, trial_number, name)",
+    ])
+
+    /// The study records what it ran on and used (resolved paths, the score set, the source's figures, the
+    /// workload, top_k); each trial its kept layers and full cost figures; per-study blobs (the full model's
+    /// held-out logits, computed once). New columns are nullable: rows of older studies lack them.
+    /// Differences: `BLOB` is `BYTEA`; `INTEGER` is `BIGINT`.
+    static let v4 = StoreMigration(id: "v4-study-domain", sqlite: [
+        "ALTER TABLE studies ADD COLUMN calibration_path TEXT",
+        "ALTER TABLE studies ADD COLUMN heldout_path TEXT",
+        "ALTER TABLE studies ADD COLUMN score_options_key TEXT",
+        "ALTER TABLE studies ADD COLUMN input_length INTEGER",
+        "ALTER TABLE studies ADD COLUMN output_length INTEGER",
+        "ALTER TABLE studies ADD COLUMN top_k INTEGER CHECK (top_k IS NULL OR top_k > 0)",
+        "ALTER TABLE studies ADD COLUMN source_json TEXT",
+        "ALTER TABLE trials ADD COLUMN kept_layers_json TEXT",
+        "ALTER TABLE trials ADD COLUMN cost_json TEXT",
+        """
+        CREATE TABLE study_blobs (
+            study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            name TEXT NOT NULL CHECK (length(name) > 0),
+            data BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (study_id, name)
+        )
+        """,
+    ], postgres: [
+        "ALTER TABLE studies ADD COLUMN calibration_path TEXT",
+        "ALTER TABLE studies ADD COLUMN heldout_path TEXT",
+        "ALTER TABLE studies ADD COLUMN score_options_key TEXT",
+        "ALTER TABLE studies ADD COLUMN input_length BIGINT",
+        "ALTER TABLE studies ADD COLUMN output_length BIGINT",
+        "ALTER TABLE studies ADD COLUMN top_k BIGINT CHECK (top_k IS NULL OR top_k > 0)",
+        "ALTER TABLE studies ADD COLUMN source_json TEXT",
+        "ALTER TABLE trials ADD COLUMN kept_layers_json TEXT",
+        "ALTER TABLE trials ADD COLUMN cost_json TEXT",
+        """
+        CREATE TABLE study_blobs (
+            study_id BIGINT NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+            name TEXT NOT NULL CHECK (length(name) > 0),
+            data BYTEA NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (study_id, name)
+        )
+        """,
+    ])
+}
