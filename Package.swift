@@ -46,7 +46,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PruneKitTests",
-            dependencies: ["PruneKit"]
+            dependencies: ["PruneKit", .product(name: "Yams", package: "Yams")]
         ),
     ]
 )

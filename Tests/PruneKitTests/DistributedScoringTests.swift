@@ -6,8 +6,9 @@ import XCTest
 /// number of workers, reduces to the single-process scores; the work queue's faults (a worker dying mid-unit,
 /// two workers closing a round at once, a wrong model, a resume by new workers) lose and double-count nothing.
 ///
-/// Tolerance: ≤ 1e-7 relative (Double sums re-associated by the cut; the measured difference is printed) and
-/// the same removal order. With the same cut the result is bit-for-bit.
+/// Tolerance: bit-for-bit for any cut of the samples with whole ranking rounds per unit (the default); ≤ 1e-6
+/// relative and the same removal order when a round's candidates are split (stacked products of another shape
+/// round differently in fp32; the measured difference is printed).
 final class DistributedScoringTests: XCTestCase {
     func calib(_ n: Int? = nil) throws -> CalibrationSet {
         var s = try CalibrationSet.load(path: Fixtures.nemoTiny + "/calib-ids.jsonl", tokenizer: nil)
@@ -23,11 +24,13 @@ final class DistributedScoringTests: XCTestCase {
         func map(_ x: [Int: [Float]], _ y: [Int: [Float]]) { XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line); for (k, v) in y { arr(x[k] ?? [], v) } }
         arr(a.hidden, b.hidden); map(a.ffn, b.ffn); map(a.attentionHeads, b.attentionHeads); map(a.mambaChannels, b.mambaChannels)
         map(a.mambaHeads, b.mambaHeads); map(a.mambaHeadDim, b.mambaHeadDim); arr(a.blockInfluence ?? [], b.blockInfluence ?? [])
+        let width = worst
         XCTAssertEqual(a.layerRanking?.removalOrder, b.layerRanking?.removalOrder, "removal order", file: file, line: line)
         for (r, s) in zip(a.layerRanking?.rounds ?? [], b.layerRanking?.rounds ?? []) {
             XCTAssertEqual(Set(r.all.keys), Set(s.all.keys), file: file, line: line)
             for (l, v) in s.all { rel(r.all[l] ?? .nan, v) }
         }
+        print("  (width scores and block influence: max relative difference \(width))")
         return worst
     }
 
@@ -53,39 +56,38 @@ final class DistributedScoringTests: XCTestCase {
 
     func testUnitsOfAnySizeInAnyOrderEqualSingleProcessOnNemoTiny() throws {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
-        let set = try calib(6)
+        let set = try calib(4)
         for metric in [ScoreOptions.Metric.mse, .kl] {
-            var opts = ScoreOptions(); opts.metric = metric
-            if metric == .kl { opts.remove = 2 }
+            var opts = ScoreOptions(); opts.metric = metric; opts.remove = metric == .kl ? 1 : 3
             let single = try Importance.compute(model: try NemotronHModel(source: folder), set: set, options: opts)
-            for (samples, candidates) in [(1, 1), (2, 3), (4, 0), (6, 2)] {
+            for (samples, candidates) in metric == .kl ? [(1, 0), (3, 5)] : [(1, 0), (3, 0), (1, 1), (2, 5)] {
                 let spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: opts,
                                           numLayers: folder.config.numLayers, sampleCount: set.samples.count,
                                           unitSamples: samples, unitCandidates: candidates)
                 let units = try runShuffled(spec, model: try NemotronHModel(source: folder), set: set, seed: UInt64(samples * 10 + candidates))
                 let worst = compare(units, single)
                 print("nemo-tiny \(metric): units of \(samples) samples × \(candidates == 0 ? "all" : String(candidates)) candidates, shuffled: max relative difference \(worst)")
-                XCTAssertLessThanOrEqual(worst, 1e-7)
-                if samples == set.samples.count && candidates == 0 { XCTAssertEqual(worst, 0, "same cut: bit-for-bit") }
+                if candidates == 0 { XCTAssertEqual(worst, 0, "whole rounds: bit-for-bit for any cut of the samples") }
+                XCTAssertLessThanOrEqual(worst, 1e-6, "split candidates: stacked products of another shape")
             }
         }
     }
 
-    /// Real widths (hidden 5120, FFN 20480, 40 heads, 128 Mamba heads × 80), three layers, T = 8, a small
+    /// Real widths (hidden 5120, 40 attention heads, 128 Mamba heads × 80), two layers, T = 8, a small
     /// vocabulary so the random weights fit a test.
     func testUnitsEqualSingleProcessAt12BWidths() throws {
-        var cfg = SyntheticCheckpoint.nano12BShaped(pattern: "M*-")
+        var cfg = SyntheticCheckpoint.nano12BShaped(pattern: "M*")
         cfg.vocabSize = 256
         let weights = InMemoryWeights.random(config: cfg, seed: 7)
         var rng = SplitMix64(seed: 3)
         let set = CalibrationSet(samples: (0..<3).map { _ in (0..<8).map { _ in Int32(rng.next() % 256) } }, source: "random")
         let opts = ScoreOptions()
         let single = try Importance.compute(model: try NemotronHModel(source: weights), set: set, options: opts)
-        let spec = ScoringJobSpec(checkpoint: "", calibration: "", options: opts, numLayers: 3, sampleCount: 3, unitSamples: 2, unitCandidates: 2)
+        let spec = ScoringJobSpec(checkpoint: "", calibration: "", options: opts, numLayers: 2, sampleCount: 3, unitSamples: 2, unitCandidates: 0)
         let units = try runShuffled(spec, model: try NemotronHModel(source: weights), set: set, seed: 1)
         let worst = compare(units, single)
-        print("12B widths (M*-, T = 8): units of 2 samples × 2 candidates, shuffled: max relative difference \(worst); removal order \(single.layerRanking!.removalOrder)")
-        XCTAssertLessThanOrEqual(worst, 1e-7)
+        print("12B widths (M*, T = 8): units of 2 samples, shuffled: max relative difference \(worst); removal order \(single.layerRanking!.removalOrder)")
+        XCTAssertEqual(worst, 0)
         XCTAssertGreaterThan(single.hidden.max() ?? 0, 0, "random weights give non-zero scores")
     }
 
@@ -113,7 +115,7 @@ final class DistributedScoringTests: XCTestCase {
         func advance(_ s: Double) { lock.lock(); offset += s; lock.unlock() }
     }
 
-    func spec(_ folder: ModelFolder, _ set: CalibrationSet, unitSamples: Int = 2, remove: Int? = 3) -> ScoringJobSpec {
+    func spec(_ folder: ModelFolder, _ set: CalibrationSet, unitSamples: Int = 2, remove: Int? = 2) -> ScoringJobSpec {
         var o = ScoreOptions(); o.remove = remove
         return ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: o, numLayers: folder.config.numLayers,
                               sampleCount: set.samples.count, unitSamples: unitSamples)
@@ -129,7 +131,7 @@ final class DistributedScoringTests: XCTestCase {
     /// dead worker's late completion is discarded; every unit stored once; scores equal one process.
     func testWorkerDyingMidUnitIsRedoneAndStoredOnce() throws {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
-        let set = try calib(6)
+        let set = try calib(4)
         let s = spec(folder, set)
         let single = try Importance.compute(model: try NemotronHModel(source: folder), set: set, options: s.options)
         let clock = FakeClock()
@@ -159,7 +161,7 @@ final class DistributedScoringTests: XCTestCase {
     func testConcurrentLastUnitsCreateOneNextRound() throws {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         let set = try calib(2)
-        let s = spec(folder, set, unitSamples: 1, remove: 3)
+        let s = spec(folder, set, unitSamples: 1, remove: 2)
         let q = InProcessScoringQueue()
         let job = try q.submit(s)
         let ws = try (0..<2).map { try worker(q, folder, set, s.options, "w\($0)") }
@@ -202,11 +204,11 @@ final class DistributedScoringTests: XCTestCase {
     /// A job worked on by one worker that stops, then finished later by a new worker (new model instance).
     func testJobResumedByNewWorkers() throws {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
-        let set = try calib(6)
-        let s = spec(folder, set, remove: nil)
+        let set = try calib(4)
+        let s = spec(folder, set, remove: 3)
         let q = InProcessScoringQueue()
         let job = try q.submit(s)
-        let first = try worker(q, folder, set, s.options, "first").run(job: job, maxUnits: 4)
+        let first = try worker(q, folder, set, s.options, "first").run(job: job, maxUnits: 3)
         XCTAssertFalse(first.finished)
         XCTAssertNil(try q.scores(job: job, config: folder.config))
         let later = try worker(q, folder, set, s.options, "later").run(job: job, idleExit: 5)
@@ -216,6 +218,6 @@ final class DistributedScoringTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1e-7)
         let st = try XCTUnwrap(q.status().first)
         XCTAssertTrue(st.finished); XCTAssertEqual(st.waiting, 0); XCTAssertEqual(st.running, 0)
-        XCTAssertEqual(st.currentRound, folder.config.numLayers - 1)
+        XCTAssertEqual(st.currentRound, 3)
     }
 }

@@ -19,6 +19,9 @@ struct LogitDistance {
     }
 
     var value: Double { metric == .kl ? comparison.meanKL : comparison.mse }
+    /// The metric's sum and what it is divided by (a unit's partial result).
+    var sum: Double { metric == .kl ? comparison.kl : comparison.squared }
+    var count: Int { metric == .kl ? comparison.rows : comparison.squaredCount }
 }
 
 /// In which order a round of the iterative ranking runs its layer evaluations.

@@ -11,9 +11,12 @@ import Foundation
 ///
 /// Each unit yields a ``UnitPartial`` (per-channel sums, per-candidate distance sums and token counts); the
 /// reduction adds the partials of a phase in unit-index order. The single-process ``Importance/compute(model:set:options:progress:)``
-/// is this reduction with one unit per phase, so its scores are those of any cut up to Double rounding of the
-/// sums' association: ≤ 1e-12 relative in the Double sums, at most one float ulp in the width scores
-/// (bit-for-bit when the cut is the same).
+/// is this reduction with one unit per phase. Every sample runs in its own forward and every ranking unit
+/// scores whole rounds by default, so a sample's contributions do not depend on the cut; the unit sums are
+/// Doubles of per-sample terms, so cutting the samples differently changes the result only by Double
+/// re-association (below float resolution: bit-for-bit in the tests). Splitting a round's candidates
+/// (``unitCandidates`` > 0) changes how many hidden states share a stacked product, whose fp32 rounding then
+/// differs: ≤ 1e-6 relative (measured 1.6e-7 on the fixture), same removal order.
 public struct ScoringJobSpec: Codable, Sendable, Equatable {
     /// ``ModelFolder/fingerprint`` of the checkpoint the job scores.
     public var checkpoint: String
@@ -46,6 +49,19 @@ public struct ScoringJobSpec: Codable, Sendable, Equatable {
 
     /// Rounds of the iterative ranking (0 without one).
     public var rounds: Int { options.layers == .iterativeMSE ? (options.remove ?? numLayers - 1) : 0 }
+
+    /// Units of the whole job (every round's, including those not yet created).
+    public var totalUnits: Int {
+        let s = sampleRanges.count
+        var n = s
+        if rounds > 0 {
+            for r in 1...rounds {
+                let S = numLayers - r + 1, per = unitCandidates == 0 ? S : unitCandidates
+                n += s * ((S + per - 1) / per)
+            }
+        }
+        return n
+    }
 
     /// Checks the spec: samples present, `remove` in 1…L − 1.
     /// - Throws: ``ImportanceError``.
@@ -134,8 +150,8 @@ public struct ScoringJobSpec: Codable, Sendable, Equatable {
     }
 }
 
-/// Errors of scoring jobs and their queue (exit code 2: bad input or a job that cannot continue).
-public enum ScoringJobError: Error, CustomStringConvertible, ExitCodeProviding {
+/// Errors of scoring jobs and their queue (bad input: exit code 2).
+public enum ScoringJobError: Error, CustomStringConvertible {
     case incompletePhase(Int, have: Int, want: Int)
     /// The worker's local model or calibration data is not the job's: (what, job's fingerprint, local fingerprint, local path).
     case fingerprintMismatch(what: String, job: String, local: String, path: String)
@@ -153,7 +169,6 @@ public enum ScoringJobError: Error, CustomStringConvertible, ExitCodeProviding {
             return "job \(job), phase \(phase), unit \(index): stored result unreadable (\(message))"
         }
     }
-    public var exitCode: Int32 { 2 }
 }
 
 /// One unit of a scoring job.
@@ -297,7 +312,6 @@ public final class ScoringUnitRunner {
 
     private func width(_ unit: ScoringUnit, progress: ((Int) -> Void)?) throws -> WidthPartial {
         let scorer = WidthScorer(config: model.config, options: options)
-        let V = model.config.vocabSize
         let ranking = options.layers == .iterativeMSE
         let keepFinalNorm = ranking && baseline.finalNormRows
         let keepLogits = ranking && !baseline.finalNormRows
@@ -307,23 +321,16 @@ public final class ScoringUnitRunner {
         let tap = ForwardTap(points: widthTap.points.union(keepFinalNorm ? [.finalNorm] : [])) { ev in
             if ev.point == .finalNorm { base.offer(sample: first + ev.sequence, Array(ev.data)) } else { widthTap.observe(ev) }
         }
-        let samples = Array(set.samples[unit.samples])
-        // Samples in batches (stacked rows, larger products); results equal one at a time.
-        for r in model.batches(samples.map(\.count), logits: true) {
-            let range = (unit.samples.lowerBound + r.lowerBound)..<(unit.samples.lowerBound + r.upperBound)
-            first = range.lowerBound
-            let batch = Array(set.samples[range])
-            let logits = try model.forward(batch: batch, firstSample: range.lowerBound, tap: tap)
-            var row = 0
-            for (k, ids) in batch.enumerated() {
-                let b = range.lowerBound + k, T = ids.count
-                let own = batch.count == 1 ? logits : Array(logits[(row * V)..<((row + T) * V)])
-                try model.checkFinite(own, ids: ids, sample: b)
-                scorer.samples += 1
-                if keepLogits { baseline.offer(sample: b, own) }
-                progress?(b)
-                row += T
-            }
+        // One sample per forward: a sample's activations then never depend on which samples share its batch (the
+        // stacked products' rounding does), so any cut of the samples into units gives the same sums.
+        for b in unit.samples {
+            let ids = set.samples[b]
+            first = b
+            let logits = try model.forward(batch: [ids], firstSample: b, tap: tap)
+            try model.checkFinite(logits, ids: ids, sample: b)
+            scorer.samples += 1
+            if keepLogits { baseline.offer(sample: b, logits) }
+            progress?(b)
         }
         return scorer.partial()
     }

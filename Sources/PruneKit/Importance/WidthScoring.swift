@@ -127,7 +127,8 @@ final class WidthScorer {
     func finish() -> ImportanceScores {
         let n = samples
         var hid = [Float](repeating: 0, count: config.hiddenSize)
-        for (_, a) in hidden { let r = a.result(sampleCount: n); for c in 0..<hid.count { hid[c] += r[c] } }
+        // Layers in order: a float sum in dictionary order would differ between runs in the last bit.
+        for l in hidden.keys.sorted() { let r = hidden[l]!.result(sampleCount: n); for c in 0..<hid.count { hid[c] += r[c] } }
         let ffnScores = ffn.mapValues { $0.result(sampleCount: n) }
         let d = config.headDim
         let attnScores = attn.mapValues { a -> [Float] in
