@@ -26,9 +26,17 @@ deps:
 build: deps
 	$(SWIFT) build -c $(CONFIG)
 
+# The PostgreSQL tests run against a throwaway cluster (Scripts/test-postgres.sh: installs Debian's postgresql
+# when missing, serves on 127.0.0.1, removed afterwards even when tests fail); PRUNEKIT_REQUIRE_POSTGRES=1 makes
+# a PostgreSQL test that cannot reach it fail instead of skipping.
 test: deps
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing
+	@pgdir=$$(mktemp -d /tmp/prunekit-pg.XXXXXX) || exit 1; \
+	trap 'bash Scripts/test-postgres.sh stop "$$pgdir"' EXIT; \
+	url=$$(bash Scripts/test-postgres.sh start "$$pgdir") || exit 1; \
+	echo "PostgreSQL test cluster on 127.0.0.1:$$(cat "$$pgdir/port") in $$pgdir"; \
+	PRUNEKIT_TEST_POSTGRES_URL="$$url" PRUNEKIT_TEST_POSTGRES_DIR="$$pgdir" PRUNEKIT_REQUIRE_POSTGRES=1 \
+	  $(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing
 	$(MAKE) fuzz-smoke
 
 # Coverage-guided fuzzing (libFuzzer + AddressSanitizer, from the Swift toolchain's compiler-rt) of every

@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // OpenBLAS through pkg-config `openblas` (not `blas`, which may bind the slow reference BLAS).
@@ -29,6 +30,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             resources: [.copy("Cost/hardware.json")]
         ),
@@ -46,7 +48,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PruneKitTests",
-            dependencies: ["PruneKit", .product(name: "Yams", package: "Yams")]
+            dependencies: ["PruneKit", .product(name: "Yams", package: "Yams"), .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ]
 )

@@ -11,14 +11,15 @@ enum StoreBackends {
         var out: [(String, StoreLocation)] = [("sqlite", .sqlite(path: dir + "/store-\(UUID().uuidString.prefix(8)).sqlite"))]
         if let base = ProcessInfo.processInfo.environment["PRUNEKIT_TEST_POSTGRES_URL"], !base.isEmpty {
             out.append(("postgres", .postgres(url: try freshPostgres(baseURL: base))))
+        } else if PostgresTestServer.required {
+            throw PostgresTestServer.Unavailable(description: "PRUNEKIT_REQUIRE_POSTGRES=1 but PRUNEKIT_TEST_POSTGRES_URL is not set")
         }
         return out
     }
 
-    /// A fresh empty PostgreSQL database on the server of `baseURL`, as a URL. Provided by the PostgreSQL backend's
-    /// test support; until it is built in, asking for one is an error (so a run with the variable set fails).
+    /// A fresh empty PostgreSQL database on the server of `baseURL`, as a URL (dropped when the test ends).
     static func freshPostgres(baseURL: String) throws -> String {
-        throw StoreError.unavailable(location: StoreLocation.redact(baseURL), message: "PostgreSQL test databases are not available in this build")
+        try PostgresTestServer.freshDatabase(baseURL: baseURL)
     }
 
     /// A study record with placeholder inputs (for store tests that need no model).

@@ -113,7 +113,7 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
-    /// Four workers, each with its own connection, claim concurrently: every trial is claimed exactly once.
+    /// Four workers (live processes: this one), each with its own connection, claim concurrently: every trial is claimed exactly once.
     func testConcurrentWorkersNeverClaimATrialTwice() throws {
         try eachBackend { name, loc, store in
             let s = try store.openStudy(StoreBackends.study("a"))
@@ -123,7 +123,7 @@ final class StoreContractTests: XCTestCase {
             DispatchQueue.concurrentPerform(iterations: 4) { k in
                 do {
                     let mine = try openStore(loc, mode: .readWrite)
-                    let w = WorkerIdentity(host: "h", pid: 100 + k, token: "w\(k)")
+                    let w = WorkerIdentity(host: "h", pid: Int(getpid()), token: "w\(k)")
                     while case let .claimed(t) = try mine.claimNext(study: s.id, stages: [.joint], worker: w, lease: 600) {
                         log.lock.lock(); log.claimed.append(t.number); log.lock.unlock()
                         _ = try mine.complete(trial: t.id, worker: w, metrics: CandidateMetrics(kl: 0.1, mse: 0.2, loss: 3, seconds: 0), objective: .kl)

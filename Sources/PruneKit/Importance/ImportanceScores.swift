@@ -31,7 +31,7 @@ public struct LayerRanking: Codable, Sendable, Equatable {
 /// Every importance score of pruning.md §2–§3 for one (checkpoint, calibration set). Layer keys are
 /// checkpoint layer numbers (0-based). Width scores use the default aggregation
 /// `score_c = sqrt(Σ_b (mean_s |A[b,s,c]|)²)` unless ``aggregation`` says otherwise.
-public struct ImportanceScores: Codable, Sendable, Equatable {
+public struct ImportanceScores: Sendable, Equatable {
     /// Hidden (embedding) channels [H]: Σ over layers of the channel score of each pre-norm output.
     public var hidden: [Float]
     /// FFN neurons per MLP layer [F]: channel scores of the input of `down_proj`.
@@ -91,4 +91,38 @@ public func topK(_ scores: [Float], _ k: Int) -> [Int] {
     precondition(k >= 0 && k <= scores.count, "k out of range")
     let order = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
     return Array(order.prefix(k)).sorted()
+}
+
+/// One serialized form: `Codable` writes the scores file's shape (``ImportanceScores/json``, snake_case, layer
+/// numbers as object keys) — in the store, in report inputs and in `score --format json` alike. Decoding also
+/// accepts the camelCase form an older PruneKit stored in its database.
+extension ImportanceScores: Codable {
+    public init(from decoder: Decoder) throws {
+        let v = try JSONValue(from: decoder)
+        if v["attentionHeads"] != nil {
+            let legacy = try JSONDecoder().decode(LegacyForm.self, from: Data(JSONWriter(indent: nil).string(v).utf8))
+            self.init(hidden: legacy.hidden, ffn: legacy.ffn, attentionHeads: legacy.attentionHeads, mambaChannels: legacy.mambaChannels,
+                      mambaHeadDim: legacy.mambaHeadDim, mambaHeads: legacy.mambaHeads, blockInfluence: legacy.blockInfluence,
+                      layerRanking: legacy.layerRanking, aggregation: legacy.aggregation)
+            return
+        }
+        do { try self.init(json: v) } catch let e as ScoresFormatError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.description))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws { try json.encode(to: encoder) }
+
+    /// The synthesized camelCase form stored by an older PruneKit (read only).
+    private struct LegacyForm: Decodable {
+        var hidden: [Float]
+        var ffn: [Int: [Float]]
+        var attentionHeads: [Int: [Float]]
+        var mambaChannels: [Int: [Float]]
+        var mambaHeadDim: [Int: [Float]]
+        var mambaHeads: [Int: [Float]]
+        var blockInfluence: [Float]?
+        var layerRanking: LayerRanking?
+        var aggregation: String
+    }
 }

@@ -5,7 +5,8 @@ import GRDB
 /// - Throws: ``StoreError/unavailable(location:message:)`` for a backend without a queue implementation.
 public func openScoringQueue(_ store: any StudyStore) throws -> any ScoringQueue {
     if let s = store as? SQLiteStudyStore { return SQLiteScoringQueue(store: s) }
-    throw StoreError.unavailable(location: store.location.description, message: "distributed scoring jobs are implemented on SQLite stores only in this build")
+    if let s = store as? PostgresStudyStore { return PostgresScoringQueue(store: s) }
+    throw StoreError.unavailable(location: store.location.description, message: "this store has no scoring queue")
 }
 
 /// ``ScoringQueue`` on a SQLite study store (GRDB). Every method is one transaction (`BEGIN IMMEDIATE`, so

@@ -66,8 +66,12 @@ public final class CandidateEvaluator: @unchecked Sendable {
         public var loss: Double
     }
 
-    /// Blob name of held-out sample `b`'s full-model logits (little-endian fp32 [T × V]).
-    static func logitsBlobName(_ b: Int) -> String { "full_model/heldout_logits/\(b)" }
+    /// Logits per stored blob part (64 MiB of fp32): under every backend's value size limit (SQLite 1 GB,
+    /// PostgreSQL `bytea` 1 GB) whatever T × V is.
+    static let logitsPerPart = 16 << 20
+
+    /// Blob name of part `k` of held-out sample `b`'s full-model logits (little-endian fp32, row-major [T × V]).
+    static func logitsBlobName(_ b: Int, part k: Int) -> String { "full_model/heldout_logits/\(b)/\(k)" }
 
     /// The full model's held-out logits stored with `study`, when every sample's are there with the expected
     /// size and the study has the full loss; nil otherwise.
@@ -75,8 +79,19 @@ public final class CandidateEvaluator: @unchecked Sendable {
         guard let loss = study.fullLoss, loss.isFinite else { return nil }
         var out = [[Float]]()
         for (b, ids) in heldout.samples.enumerated() {
-            guard let d = try store.blob(study: study.id, name: logitsBlobName(b)), d.count == ids.count * vocab * 4 else { return nil }
-            out.append(d.withUnsafeBytes { raw in (0..<(ids.count * vocab)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } })
+            let n = ids.count * vocab
+            var logits = [Float](repeating: 0, count: n)
+            var filled = 0, k = 0
+            while filled < n {
+                guard let d = try store.blob(study: study.id, name: logitsBlobName(b, part: k)), d.count % 4 == 0, filled + d.count / 4 <= n else { return nil }
+                logits.withUnsafeMutableBufferPointer { dst in
+                    d.withUnsafeBytes { raw in
+                        for i in 0..<(d.count / 4) { dst[filled + i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+                    }
+                }
+                filled += d.count / 4; k += 1
+            }
+            out.append(logits)
         }
         return FullModelOutput(logits: out, loss: loss)
     }
@@ -85,9 +100,16 @@ public final class CandidateEvaluator: @unchecked Sendable {
     public func storeFullModel(store: any StudyStore, study: Int64) throws {
         if let fullLogits {
             for (b, l) in fullLogits.enumerated() {
-                var d = Data(count: l.count * 4)
-                d.withUnsafeMutableBytes { raw in for (i, v) in l.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) } }
-                try store.saveBlob(study: study, name: Self.logitsBlobName(b), data: d)
+                var start = 0, k = 0
+                while start < l.count {
+                    let end = min(l.count, start + Self.logitsPerPart)
+                    var d = Data(count: (end - start) * 4)
+                    d.withUnsafeMutableBytes { raw in
+                        for i in start..<end { raw.storeBytes(of: l[i].bitPattern.littleEndian, toByteOffset: (i - start) * 4, as: UInt32.self) }
+                    }
+                    try store.saveBlob(study: study, name: Self.logitsBlobName(b, part: k), data: d)
+                    start = end; k += 1
+                }
             }
         }
         if fullLoss.isFinite { try store.setFullLoss(study: study, loss: fullLoss) }

@@ -1,5 +1,4 @@
-/// Opens a PostgreSQL store. Replaced by the PostgreSQL backend when it is built in; until then every
-/// `postgresql://` location is refused with a clear error.
+/// Opens a PostgreSQL store (``PostgresStudyStore``).
 func openPostgresStore(url: String, mode: StoreMode) throws -> any StudyStore {
-    throw StoreError.unavailable(location: StoreLocation.redact(url), message: "the PostgreSQL backend is not built into this PruneKit")
+    try PostgresStudyStore(url: url, mode: mode)
 }

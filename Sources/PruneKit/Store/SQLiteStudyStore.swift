@@ -101,7 +101,8 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
     /// connection would create (and leave behind); when no `-wal` file exists no writer is active and the
     /// main file holds every committed transaction, so it is opened as an immutable URI (`immutable=1`: no
     /// locks, no side files). With a `-wal` file present (a writer is running) the plain path is used, whose
-    /// side files already exist.
+    /// side files already exist. An immutable connection reads the file as it was when opened: a reading
+    /// command sees a snapshot; a long-lived read-only store does not see later writes (open a new one).
     static func readOnlyURI(_ path: String) -> String {
         guard !FileManager.default.fileExists(atPath: path + "-wal") else { return path }
         let abs = absolutePath(path)

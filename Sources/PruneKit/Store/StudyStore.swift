@@ -33,15 +33,8 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// `scheme://user:***@host…` for `scheme://user:password@host…`; other text unchanged.
-    public static func redact(_ url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return url }
-        let rest = url[scheme.upperBound...]
-        guard let at = rest.firstIndex(of: "@") else { return url }
-        let userinfo = rest[..<at]
-        guard let colon = userinfo.firstIndex(of: ":") else { return url }
-        return String(url[..<scheme.upperBound]) + userinfo[..<colon] + ":***" + rest[at...]
-    }
+    /// `scheme://user:***@host…` for `scheme://user:password@host…` (``PostgresURL/redact(_:)``); other text unchanged.
+    public static func redact(_ url: String) -> String { PostgresURL.redact(url) }
 }
 
 /// How a command opens its store.

@@ -13,9 +13,12 @@ public struct WorkerIdentity: Sendable, Equatable {
 
     public init(host: String, pid: Int, token: String) { self.host = host; self.pid = pid; self.token = token }
 
-    public static func current() -> WorkerIdentity {
-        WorkerIdentity(host: ProcessInfo.processInfo.hostName, pid: Int(ProcessInfo.processInfo.processIdentifier),
-                       token: String(UUID().uuidString.prefix(8)).lowercased())
+    /// This process. The host is `PRUNEKIT_WORKER_HOST` when set (for machines that report the same host name, e.g.
+    /// containers: a RUNNING trial of a dead worker on *this* host is retried at once, one of another host after its
+    /// lease), else the machine's host name.
+    public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> WorkerIdentity {
+        let host = environment["PRUNEKIT_WORKER_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.hostName
+        return WorkerIdentity(host: host, pid: Int(ProcessInfo.processInfo.processIdentifier), token: String(UUID().uuidString.prefix(8)).lowercased())
     }
 
     /// Whether process `pid` exists on this host and is not a zombie.

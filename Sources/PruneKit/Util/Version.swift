@@ -14,7 +14,7 @@ public enum ExitStatus {
 
     public static func code(for error: Error) -> Int32 {
         switch error {
-        case is StoreError: return store
+        case is StoreError, is PostgresStoreError: return store
         case let e as SearchError:
             if case .nothingFeasible = e { return infeasible }
             return badInput
