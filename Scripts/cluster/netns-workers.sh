@@ -4,7 +4,7 @@
 # network interface as between machines. Needs root (ip netns); without network namespaces it says so and
 # runs everything on loopback.
 #
-#   sudo Scripts/cluster/netns-workers.sh MODEL DATA [WORKERS=2] [extra score options, e.g. --samples 8 --seq-len 64]
+#   sudo [SCORE_OPTIONS="--remove 6"] Scripts/cluster/netns-workers.sh MODEL DATA [WORKERS=2] [data options, e.g. --samples 8 --seq-len 64]
 #
 # Prints the job id, the `prunekit jobs` report, and the scores (JSON) of the finished job; removes the
 # namespaces, the bridge and the server on exit.
@@ -66,7 +66,8 @@ in_ns 0 su "$PGUSER_OS" -s /bin/sh -c "'$PGBIN/pg_ctl' -D '$WORK/pg' -o '-p 5543
 run_as_pg "'$PGBIN/createdb' -h '$WORK' -p 55432 -U prunekit prunekit"
 DB="postgresql://prunekit@$HOST:55432/prunekit"
 
-JOB=$(in_ns 1 "$PRUNEKIT" score "$MODEL" --data "$DATA" "$@" --db "$DB" --submit)
+# shellcheck disable=SC2086 # SCORE_OPTIONS is a list of options
+JOB=$(in_ns 1 "$PRUNEKIT" score "$MODEL" --data "$DATA" "$@" ${SCORE_OPTIONS:-} --db "$DB" --submit)
 echo "job $JOB"
 for i in $(seq 1 "$WORKERS"); do
   in_ns "$i" "$PRUNEKIT" worker "$MODEL" --data "$DATA" "$@" --db "$DB" --job "$JOB" --threads 1 --idle-exit 60 \
@@ -79,4 +80,5 @@ PIDS=()
 for i in $(seq 1 "$WORKERS"); do sed "s/^/worker $i: /" "$WORK/worker$i.log"; done
 [ "$status" = 0 ] || { echo "a worker failed (exit $status)" >&2; exit "$status"; }
 in_ns 1 "$PRUNEKIT" jobs --db "$DB"
-in_ns 1 "$PRUNEKIT" score "$MODEL" --data "$DATA" "$@" --db "$DB" --format json
+# shellcheck disable=SC2086
+in_ns 1 "$PRUNEKIT" score "$MODEL" --data "$DATA" "$@" ${SCORE_OPTIONS:-} --db "$DB" --format json
