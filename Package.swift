@@ -48,7 +48,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PruneKitTests",
-            dependencies: ["PruneKit", .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: ["PruneKit", .product(name: "Yams", package: "Yams"), .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ]
 )

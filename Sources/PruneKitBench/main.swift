@@ -12,6 +12,7 @@ let sections: [(String, () throws -> Void)] = [
     ("compare", benchCompare),
     ("export", benchExport),
     ("teacher-cache", benchTeacherCache),
+    ("distributed", benchDistributed),
 ]
 
 let wanted = Set(CommandLine.arguments.dropFirst())

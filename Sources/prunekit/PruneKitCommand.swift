@@ -12,6 +12,6 @@ struct PruneKitCommand: ParsableCommand {
         3 database error; 4 nothing feasible (search/cost); 64 command-line usage.
         """,
         version: PruneKitVersion.string,
-        subcommands: [Inspect.self, Tokenize.self, Eval.self, Score.self, Cost.self, Search.self, Leaderboard.self, Studies.self, Prune.self, Report.self, TeacherCacheCommand.self, Annotate.self, Db.self]
+        subcommands: [Inspect.self, Tokenize.self, Eval.self, Score.self, Cost.self, Search.self, Leaderboard.self, Studies.self, Prune.self, Report.self, TeacherCacheCommand.self, Annotate.self, Db.self, Worker.self, Jobs.self]
     )
 }

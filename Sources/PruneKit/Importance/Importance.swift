@@ -16,51 +16,15 @@ public enum ImportanceError: Error, CustomStringConvertible {
 /// Importance scoring (pruning.md §2–§3): width scores and block influence from one full forward pass per
 /// sample through the tap, then the iterative logit-distance layer ranking.
 public enum Importance {
-    /// Computes every score for `set` on `model`.
+    /// Computes every score for `set` on `model`: the job's units (``ScoringJobSpec``) with one unit per phase,
+    /// run here and reduced.
     /// - Parameter progress: (phase, done, total) callbacks, e.g. for a progress bar.
     /// - Throws: ``ImportanceError`` for an empty set or a bad `remove`; ``ModelError`` for bad ids.
     public static func compute(model: NemotronHModel, set: CalibrationSet, options: ScoreOptions,
                                progress: ((String, Int, Int) -> Void)? = nil) throws -> ImportanceScores {
-        guard !set.samples.isEmpty else { throw ImportanceError.emptyCalibration }
-        let L = model.config.numLayers
-        let remove = options.remove ?? (L - 1)
-        if options.layers == .iterativeMSE, remove < 1 || remove >= L { throw ImportanceError.badRemove(remove, numLayers: L) }
-        model.dtFloor = options.dtFloor
-        let scorer = WidthScorer(config: model.config, options: options)
-        let V = model.config.vocabSize
-        let ranking = options.layers == .iterativeMSE
-        // KL needs the full model's logits; the MSE only its final-normed rows (Gram matrix).
-        let keepLogits = ranking && options.metric == .kl && set.tokenCount * V * 4 <= 2 << 30
-        let keepFinalNorm = ranking && options.metric == .mse
-        final class Rows { var rows = [[Float]]() }
-        let finalNorm = Rows()
-        let widthTap = scorer.tap
-        let tap = ForwardTap(points: widthTap.points.union(keepFinalNorm ? [.finalNorm] : [])) { ev in
-            if ev.point == .finalNorm { finalNorm.rows.append(Array(ev.data)) } else { widthTap.observe(ev) }
-        }
-        var full = [[Float]]()
-        // Samples in batches (stacked rows, larger products); results equal one at a time.
-        for range in model.batches(set.samples.map(\.count), logits: true) {
-            let batch = Array(set.samples[range])
-            let logits = try model.forward(batch: batch, firstSample: range.lowerBound, tap: tap)
-            var row = 0
-            for (k, ids) in batch.enumerated() {
-                let b = range.lowerBound + k, T = ids.count
-                let own = batch.count == 1 ? logits : Array(logits[(row * V)..<((row + T) * V)])
-                try model.checkFinite(own, ids: ids, sample: b)
-                scorer.samples += 1
-                if keepLogits { full.append(own) }
-                progress?("width", b + 1, set.samples.count)
-                row += T
-            }
-        }
-        var scores = scorer.finish()
-        if ranking {
-            scores.layerRanking = try iterativeRanking(model: model, set: set, fullLogits: keepLogits ? full : nil,
-                                                       fullFinalNorm: keepFinalNorm ? finalNorm.rows : nil,
-                                                       metric: options.metric, remove: remove) { progress?("layers", $0, $1) }
-        }
-        return scores
+        let spec = ScoringJobSpec(checkpoint: "", calibration: "", options: options, numLayers: model.config.numLayers,
+                                  sampleCount: set.samples.count, unitSamples: max(1, set.samples.count))
+        return try spec.runLocally(ScoringUnitRunner(model: model, set: set, options: options), progress: progress)
     }
 
     /// Stored scores for (checkpoint, calibration set, options) from `store` (or a compatible stored set, see

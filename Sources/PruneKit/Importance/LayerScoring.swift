@@ -19,6 +19,9 @@ struct LogitDistance {
     }
 
     var value: Double { metric == .kl ? comparison.meanKL : comparison.mse }
+    /// The metric's sum and what it is divided by (a unit's partial result).
+    var sum: Double { metric == .kl ? comparison.kl : comparison.squared }
+    var count: Int { metric == .kl ? comparison.rows : comparison.squaredCount }
 }
 
 /// In which order a round of the iterative ranking runs its layer evaluations.
@@ -55,107 +58,65 @@ extension Importance {
                                         fullFinalNorm: [[Float]]? = nil,
                                         metric: ScoreOptions.Metric, remove: Int, order: RankingOrder = .layerMajor,
                                         progress: ((Int, Int) -> Void)? = nil) throws -> LayerRanking {
-        let L = model.config.numLayers, V = model.config.vocabSize, H = model.config.hiddenSize
+        let L = model.config.numLayers
         guard remove >= 1, remove < L else {
             throw ImportanceError.badRemove(remove, numLayers: L)
         }
-        var kept = Array(0..<L)
-        var rounds = [LayerRemovalRound]()
-        var evaluations = 0, maxPerRound = 0
-        let total = remove * set.samples.count
+        var options = ScoreOptions()
+        options.metric = metric; options.remove = remove; options.dtFloor = model.dtFloor
+        let runner = ScoringUnitRunner(model: model, set: set, options: options, order: order)
+        for (b, r) in ((runner.baseline.finalNormRows ? fullFinalNorm : fullLogits) ?? []).enumerated() { runner.baseline.offer(sample: b, r) }
+        // The rounds' units (one per round: every sample, every candidate), run here and reduced.
+        let spec = ScoringJobSpec(checkpoint: "", calibration: "", options: options, numLayers: L,
+                                  sampleCount: set.samples.count, unitSamples: max(1, set.samples.count))
+        var round = spec.roundUnits(round: 1, kept: Array(0..<L))
+        var units = [ScoringUnit](), partials = [UnitPartial]()
         var done = 0
-        var reference = fullFinalNorm
-        if order == .layerMajor, metric == .mse, reference == nil {
-            reference = try set.samples.enumerated().map { b, ids in
-                var h = try model.embed(ids, sample: b)
-                try model.runLayers(0..<L, hidden: &h, rows: ids.count)
-                var x = [Float](repeating: 0, count: h.count)
-                h.withUnsafeBufferPointer { hp in x.withUnsafeMutableBufferPointer { model.finalNorm(hidden: hp.baseAddress!, rows: ids.count, into: $0.baseAddress!) } }
-                return x
-            }
+        for r in 1...remove {
+            let rp = try round.map { u in try runner.run(u) { _ in done += 1; progress?(done, remove * set.samples.count) } }
+            units += round; partials += rp
+            if r < remove { round = try spec.unitsAfter(phase: r, units: round, partials: rp) }
         }
-        for _ in 0..<remove {
-            var dist = Dictionary(uniqueKeysWithValues: kept.map { ($0, LogitDistance(metric: metric)) })
-            var roundEvals = 0
-            for (b, ids) in set.samples.enumerated() {
-                let T = ids.count
-                let before = model.layerEvaluations
-                switch order {
-                case .layerMajor:
-                    let full = metric == .kl ? try fullLogits?[b] ?? model.forward(ids, sample: b) : nil
-                    try layerMajorSample(model: model, ids: ids, sample: b, kept: kept) { k, state in
-                        switch metric {
-                        case .mse:
-                            let s = try reference![b].withUnsafeBufferPointer { rp in
-                                let x = FloatBuffer(count: T * H)
-                                model.finalNorm(hidden: state, rows: T, into: x.p)
-                                return try model.squaredLogitDistance(x.p, rp.baseAddress!, rows: T, bRows: T)
-                            }
-                            dist[kept[k]]!.addSquared(s, rows: T, vocab: V)
-                        case .kl:
-                            let logits = try model.logits(hidden: Array(UnsafeBufferPointer(start: state, count: T * H)), rows: T)
-                            dist[kept[k]]!.add(candidate: logits, full: full!, rows: T, vocab: V)
-                        }
-                    }
-                case .candidateMajor:
-                    let full = try fullLogits?[b] ?? model.forward(ids, sample: b)
-                    // Inputs of every kept layer for this sample.
-                    var inputs = [[Float]]()
-                    inputs.reserveCapacity(kept.count)
-                    var h = try model.embed(ids, sample: b)
-                    for (k, l) in kept.enumerated() {
-                        inputs.append(h)
-                        if k < kept.count - 1 { try model.runLayer(l, hidden: &h, rows: T) }
-                    }
-                    for (k, l) in kept.enumerated() {
-                        var x = inputs[k]
-                        try model.runLayers(kept[(k + 1)...], hidden: &x, rows: T)
-                        let logits = try model.logits(hidden: x, rows: T)
-                        dist[l]!.add(candidate: logits, full: full, rows: T, vocab: V)
-                    }
-                }
-                let used = model.layerEvaluations - before
-                roundEvals = max(roundEvals, used)
-                evaluations += used
-                done += 1
-                progress?(done, total)
-            }
-            maxPerRound = max(maxPerRound, roundEvals)
-            let all = dist.mapValues(\.value)
-            let best = kept.min { (all[$0]!, $0) < (all[$1]!, $1) }!
-            rounds.append(LayerRemovalRound(removed: best, score: all[best]!, all: all))
-            kept.removeAll { $0 == best }
+        var rounds = [LayerRemovalRound](), evaluations = 0, maxPerRound = 0
+        for r in 1...remove {
+            let red = try spec.reduceRound(units: units.filter { $0.phase == r }, partials: partials.filter { $0.phase == r })
+            rounds.append(red.round); evaluations += red.evaluations; maxPerRound = max(maxPerRound, red.maxPerSample)
         }
         return LayerRanking(metric: metric.rawValue, rounds: rounds, layerEvaluations: evaluations, maxEvaluationsPerRound: maxPerRound)
     }
 
-    /// One sample of a layer-major round: the final hidden state [T, H] of every candidate k (the kept stack
-    /// without kept[k]) is handed to `finished(k, state)`.
+    /// One sample of a layer-major round: the final hidden state [T, H] of every candidate k in `candidates`
+    /// (positions in `kept`; default all; candidate k is the kept stack without kept[k]) is handed to
+    /// `finished(k, state)`.
     ///
-    /// Layout: slot 0 holds the shared prefix (the full kept stack so far), slot k + 1 candidate k. Before layer
-    /// kept[j] runs, the prefix is copied to slot j + 1 (candidate j skips kept[j]); then kept[j] runs once on
-    /// slots 0…j, contiguous rows [0, (j + 1)·T) (slots 1…j at the last layer, whose prefix output is unused),
-    /// in chunks of whole sequences within the model's batch budget. Memory: (|S| + 1)·T·H floats of states
-    /// plus one chunk's scratch.
-    static func layerMajorSample(model: NemotronHModel, ids: [Int32], sample: Int, kept: [Int],
+    /// Layout: slot 0 holds the shared prefix (the full kept stack so far), slot k − k0 + 1 candidate k. Layers
+    /// before the first candidate run on the prefix only. Before layer kept[j] runs (j in the range), the prefix
+    /// is copied to candidate j's slot (candidate j skips kept[j]); then kept[j] runs once on the prefix (while a
+    /// later candidate of the range still needs it) and the slots of the candidates started before j —
+    /// contiguous rows — in chunks of whole sequences within the model's batch budget. Memory:
+    /// (|range| + 1)·T·H floats of states plus one chunk's scratch.
+    static func layerMajorSample(model: NemotronHModel, ids: [Int32], sample: Int, kept: [Int], candidates: Range<Int>? = nil,
                                  finished: (Int, UnsafePointer<Float>) throws -> Void) throws {
         let H = model.config.hiddenSize, T = ids.count, S = kept.count
+        let cands = candidates ?? 0..<S
+        let k0 = cands.lowerBound, n = cands.count
         let slot = T * H
-        let states = FloatBuffer(count: (S + 1) * slot)
+        let states = FloatBuffer(count: (n + 1) * slot)
         let h0 = try model.embed(ids, sample: sample)
         h0.withUnsafeBufferPointer { states.p.update(from: $0.baseAddress!, count: slot) }
-        let perChunk = max(1, model.batches(Array(repeating: T, count: S + 1), logits: false).first?.count ?? 1)
+        let perChunk = max(1, model.batches(Array(repeating: T, count: n + 1), logits: false).first?.count ?? 1)
         for (j, l) in kept.enumerated() {
-            (states.p + (j + 1) * slot).update(from: states.p, count: slot)
-            let first = j == S - 1 ? 1 : 0
+            if cands.contains(j) { (states.p + (j - k0 + 1) * slot).update(from: states.p, count: slot) }
+            let first = j < cands.upperBound - 1 ? 0 : 1
+            let last = max(0, min(j, cands.upperBound) - k0)
             var s0 = first
-            while s0 <= j {
-                let n = min(perChunk, j + 1 - s0)
-                try model.runLayer(l, hidden: states.p + s0 * slot, lengths: Array(repeating: T, count: n))
-                s0 += n
+            while s0 <= last {
+                let c = min(perChunk, last + 1 - s0)
+                try model.runLayer(l, hidden: states.p + s0 * slot, lengths: Array(repeating: T, count: c))
+                s0 += c
             }
         }
-        for k in 0..<S { try finished(k, states.p + (k + 1) * slot) }
+        for k in cands { try finished(k, states.p + (k - k0 + 1) * slot) }
     }
 
     /// The same ranking without the prefix cache: every candidate runs the whole kept stack from the

@@ -1,12 +1,12 @@
 /// What `prunekit score` computes (pruning.md §2–§3).
-public struct ScoreOptions: Sendable, Hashable {
+public struct ScoreOptions: Sendable, Hashable, Codable {
     /// Depth scoring: the paper's iterative logit MSE (§4.1), block influence only, or none.
-    public enum LayerMethod: String, Sendable, CaseIterable { case iterativeMSE = "iterative-mse", blockInfluence = "block-influence", none }
+    public enum LayerMethod: String, Sendable, CaseIterable, Codable { case iterativeMSE = "iterative-mse", blockInfluence = "block-influence", none }
     /// Distance to the full model's logits in the iterative ranking.
-    public enum Metric: String, Sendable, CaseIterable { case mse, kl }
+    public enum Metric: String, Sendable, CaseIterable, Codable { case mse, kl }
     /// Aggregation over the sequence of |A| (default mean) and over samples (default L2).
-    public enum SequenceAggregation: String, Sendable, CaseIterable { case mean, l2, max }
-    public enum SampleAggregation: String, Sendable, CaseIterable { case l2, mean }
+    public enum SequenceAggregation: String, Sendable, CaseIterable, Codable { case mean, l2, max }
+    public enum SampleAggregation: String, Sendable, CaseIterable, Codable { case l2, mean }
 
     public var layers: LayerMethod = .iterativeMSE
     public var metric: Metric = .mse

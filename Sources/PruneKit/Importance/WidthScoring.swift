@@ -105,10 +105,30 @@ final class WidthScorer {
         }
     }
 
+    /// This scorer's sums (a unit's partial result).
+    func partial() -> WidthPartial {
+        WidthPartial(samples: samples, hidden: hidden.mapValues { DoubleSums($0.acc) }, ffn: ffn.mapValues { DoubleSums($0.acc) },
+                     attention: attn.mapValues { DoubleSums($0.acc) }, mamba: mamba.mapValues { DoubleSums($0.acc) },
+                     cosine: DoubleSums(cosSum))
+    }
+
+    /// Adds a partial's sums (the reduction; partials are added in unit order).
+    func absorb(_ p: WidthPartial) {
+        func add(_ into: inout [Int: ChannelAccumulator], _ from: [Int: DoubleSums]) {
+            for (l, s) in from where into[l] != nil && into[l]!.acc.count == s.values.count {
+                for c in 0..<s.values.count { into[l]!.acc[c] += s.values[c] }
+            }
+        }
+        add(&hidden, p.hidden); add(&ffn, p.ffn); add(&attn, p.attention); add(&mamba, p.mamba)
+        for l in 0..<min(cosSum.count, p.cosine.values.count) { cosSum[l] += p.cosine.values[l] }
+        samples += p.samples
+    }
+
     func finish() -> ImportanceScores {
         let n = samples
         var hid = [Float](repeating: 0, count: config.hiddenSize)
-        for (_, a) in hidden { let r = a.result(sampleCount: n); for c in 0..<hid.count { hid[c] += r[c] } }
+        // Layers in order: a float sum in dictionary order would differ between runs in the last bit.
+        for l in hidden.keys.sorted() { let r = hidden[l]!.result(sampleCount: n); for c in 0..<hid.count { hid[c] += r[c] } }
         let ffnScores = ffn.mapValues { $0.result(sampleCount: n) }
         let d = config.headDim
         let attnScores = attn.mapValues { a -> [Float] in

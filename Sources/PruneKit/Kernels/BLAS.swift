@@ -4,7 +4,13 @@ import CBLAS
 /// [out, in] weight with no copy (style.md §7). Leading dimensions default to dense rows.
 /// OpenBLAS threads for one product: small products run on one thread, since waking the pool costs more
 /// than it saves (measured: 3.2 s vs 4.4 s wall, 0.4 s vs 2.2 s system time for the fixture's scoring run).
-private let blasMaxThreads = Int(openblas_get_num_threads())
+nonisolated(unsafe) private var blasMaxThreads = Int(openblas_get_num_threads())
+
+/// Caps the OpenBLAS threads of large products at `n` (a worker process sharing the machine's cores).
+public func setBLASMaxThreads(_ n: Int) {
+    blasMaxThreads = max(1, n)
+    blasCurrentThreads = -1
+}
 nonisolated(unsafe) private var blasCurrentThreads = -1
 /// Multiply-adds below which a product runs single-threaded.
 public let blasSingleThreadBelow = 1 << 25

@@ -23,7 +23,7 @@ public struct StoreMigration: Sendable {
 /// - `BLOB` is `BYTEA`;
 /// - `length(x)` is the same; `CHECK`, `UNIQUE`, `REFERENCES … ON DELETE CASCADE` are the same.
 public enum StoreMigrations {
-    public static let all: [StoreMigration] = [v1, v2, v3, v4]
+    public static let all: [StoreMigration] = [v1, v2, v3, v4, v5]
 
     /// Importance scores keyed by (checkpoint, calibration, options).
     static let v1 = StoreMigration(id: "v1-importance-scores", sqlite: [
@@ -306,6 +306,83 @@ public enum StoreMigrations {
             data BYTEA NOT NULL,
             created_at TEXT NOT NULL,
             PRIMARY KEY (study_id, name)
+        )
+        """,
+    ])
+
+    /// Distributed scoring: jobs, their units (leases on the database clock, Unix seconds) and each unit's
+    /// partial result, stored once (primary key). Differences: `INTEGER PRIMARY KEY AUTOINCREMENT` is an
+    /// identity column, `INTEGER` is `BIGINT`, `REAL` is `DOUBLE PRECISION`, `BLOB` is `BYTEA`.
+    static let v5 = StoreMigration(id: "v5-scoring-jobs", sqlite: [
+        """
+        CREATE TABLE scoring_jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            spec_json TEXT NOT NULL,
+            checkpoint_fingerprint TEXT NOT NULL,
+            calibration_fingerprint TEXT NOT NULL,
+            options_key TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE scoring_units (
+            job_id INTEGER NOT NULL REFERENCES scoring_jobs(id) ON DELETE CASCADE,
+            phase INTEGER NOT NULL CHECK (phase >= 0),
+            idx INTEGER NOT NULL CHECK (idx >= 0),
+            unit_json TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('WAITING', 'RUNNING', 'DONE')),
+            worker TEXT,
+            lease_token TEXT,
+            lease_expires REAL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            seconds REAL,
+            finished_at REAL,
+            PRIMARY KEY (job_id, phase, idx)
+        )
+        """,
+        """
+        CREATE TABLE scoring_partials (
+            job_id INTEGER NOT NULL REFERENCES scoring_jobs(id) ON DELETE CASCADE,
+            phase INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (job_id, phase, idx)
+        )
+        """,
+    ], postgres: [
+        """
+        CREATE TABLE scoring_jobs (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            spec_json TEXT NOT NULL,
+            checkpoint_fingerprint TEXT NOT NULL,
+            calibration_fingerprint TEXT NOT NULL,
+            options_key TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE scoring_units (
+            job_id BIGINT NOT NULL REFERENCES scoring_jobs(id) ON DELETE CASCADE,
+            phase BIGINT NOT NULL CHECK (phase >= 0),
+            idx BIGINT NOT NULL CHECK (idx >= 0),
+            unit_json TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('WAITING', 'RUNNING', 'DONE')),
+            worker TEXT,
+            lease_token TEXT,
+            lease_expires DOUBLE PRECISION,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            seconds DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            PRIMARY KEY (job_id, phase, idx)
+        )
+        """,
+        """
+        CREATE TABLE scoring_partials (
+            job_id BIGINT NOT NULL REFERENCES scoring_jobs(id) ON DELETE CASCADE,
+            phase BIGINT NOT NULL,
+            idx BIGINT NOT NULL,
+            data BYTEA NOT NULL,
+            PRIMARY KEY (job_id, phase, idx)
         )
         """,
     ])

@@ -20,7 +20,7 @@ public enum ExitStatus {
             return badInput
         case let e as CostError:
             switch e { case .weightsExceedBudget, .doesNotFit: return infeasible; default: return badInput }
-        case is AnnotateError, is DataError, is ModelError, is ScoresFormatError, is ImportanceError, is TokenizerError, is ReportError,
+        case is AnnotateError, is DataError, is ModelError, is ScoresFormatError, is ImportanceError, is ScoringJobError, is TokenizerError, is ReportError,
              is PruneError, is TeacherCacheError, is MeasurementError, is CheckpointError, is ConfigError, is JSONParseError:
             return badInput
         default: return failure

@@ -53,12 +53,62 @@ struct Score: ParsableCommand {
     @Flag(help: "No progress on stderr (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
     var quiet = false
 
+    @Flag(help: "Register a distributed scoring job (its units) in the store, print its id, compute nothing; `prunekit worker` processes compute it.")
+    var submit = false
+
+    @Option(name: .customLong("unit-samples"), parsing: .unconditional, help: "Samples per unit of a distributed job (default \(ScoringJobSpec.defaultUnitSamples)).")
+    var unitSamples: Int = ScoringJobSpec.defaultUnitSamples
+
+    @Option(name: .customLong("unit-candidates"), parsing: .unconditional, help: "Candidate layers per ranking unit of a distributed job (default 0: all of the round).")
+    var unitCandidates: Int = 0
+
+    @Option(parsing: .unconditional, help: "Score through a distributed job computed by N local worker processes (the cores split between them).")
+    var workers: Int?
+
     func validate() throws {
         if let r = remove, r < 1 { throw ValidationError("--remove must be ≥ 1, got \(r)") }
         if remove != nil, layers != .iterativeMSE {
             throw ValidationError("--remove applies to the iterative ranking (--layers iterative-mse); --layers \(layers.rawValue) ranks every layer in one pass")
         }
+        if unitSamples < 1 { throw ValidationError("--unit-samples must be ≥ 1, got \(unitSamples)") }
+        if unitCandidates < 0 { throw ValidationError("--unit-candidates must be ≥ 0, got \(unitCandidates)") }
+        if let w = workers, w < 1 { throw ValidationError("--workers must be ≥ 1, got \(w)") }
     }
+
+    /// `--submit` and `--workers`: registers the job; with workers, runs them here and waits.
+    func distributed(folder: ModelFolder, set: CalibrationSet, options: ScoreOptions, store: any StudyStore) throws -> Bool {
+        guard submit || workers != nil else { return false }
+        let queue = try openScoringQueue(store)
+        let spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: options, numLayers: folder.config.numLayers,
+                                  sampleCount: set.samples.count, unitSamples: unitSamples, unitCandidates: unitCandidates)
+        let id = try queue.submit(spec)
+        if submit { print(id); return true }
+        let n = workers!
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let threads = max(1, cores / n)
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        // The store as given (a PostgreSQL URL keeps its password; the printed location is redacted).
+        let dbArg = db ?? ProcessInfo.processInfo.environment["PRUNEKIT_DB"] ?? store.location.description
+        let args = ["worker", model, "--db", dbArg, "--job", id, "--threads", String(threads),
+                    "--weight-cache-gib", String(weightCacheGiB / Double(n))] + dataOptions.arguments
+        FileHandle.standardError.write(Data("job \(id): \(spec.totalUnits) units, \(n) local workers × \(threads) threads\n".utf8))
+        let procs = try (0..<n).map { _ -> Process in
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = args
+            var env = ProcessInfo.processInfo.environment
+            env["OPENBLAS_NUM_THREADS"] = String(threads)
+            p.environment = env
+            try p.run()
+            return p
+        }
+        for p in procs { p.waitUntilExit() }
+        if let bad = procs.first(where: { $0.terminationStatus != 0 }) {
+            throw ExitCode(bad.terminationStatus)
+        }
+        return false
+    }
+
 
     func run() throws {
         try runReportingErrors {
@@ -71,6 +121,7 @@ struct Score: ParsableCommand {
                 throw ImportanceError.badRemove(r, numLayers: folder.config.numLayers)
             }
             let store = try openStore(db: db, mode: .readWrite)
+            if try distributed(folder: folder, set: set, options: opts, store: store) { return }
             let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, store: store,
                                                       cacheBudgetBytes: try weightCacheBytes(weightCacheGiB),
                                                       progress: makeProgress(quiet: quiet)?.callback(units: scoreProgressUnits))
