@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import PruneKit
+import PruneKit
 
 /// Distributed scoring: a job cut into units (sample ranges × candidate ranges), run in any order by any
 /// number of workers, reduces to the single-process scores; the work queue's faults (a worker dying mid-unit,

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import GRDB
-@testable import PruneKit
+import PruneKit
 
 /// Distributed scoring on a store: `prunekit worker` processes sharing one SQLite job, one killed with
 /// `kill -9` mid-unit (its lease expires, the unit is redone, stored once); two connections closing a round at

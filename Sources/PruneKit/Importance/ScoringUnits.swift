@@ -248,6 +248,11 @@ public struct RankingPartial: Codable, Sendable, Equatable {
     public var layerEvaluations: Int
     /// Layer evaluations per sample for this unit's candidates.
     public var maxEvaluationsPerSample: Int
+
+    public init(layers: [Int], sums: DoubleSums, counts: [Int], layerEvaluations: Int, maxEvaluationsPerSample: Int) {
+        self.layers = layers; self.sums = sums; self.counts = counts
+        self.layerEvaluations = layerEvaluations; self.maxEvaluationsPerSample = maxEvaluationsPerSample
+    }
 }
 
 /// The full model's reference for the ranking, per sample: final-normed rows [T, H] (MSE through the Gram
