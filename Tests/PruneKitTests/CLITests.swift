@@ -258,6 +258,14 @@ final class CLITests: XCTestCase {
         guard done.wait(timeout: .now() + 20) == .success else { return XCTFail("opening a FIFO blocked") }
         let e = try XCTUnwrap(box.error)
         XCTAssertTrue("\(e)".contains(fifo) && "\(e)".contains("not a regular file"), "\(e)")
+        // The same for a FIFO given as the study database (read-only commands opened it and waited forever).
+        let dbFifo = dir + "/studies.sqlite"
+        XCTAssertEqual(mkfifo(dbFifo, 0o644), 0)
+        for mode in [StoreMode.readOnly, .readWrite] {
+            XCTAssertThrowsError(try SQLiteStudyStore(path: dbFifo, mode: mode)) { e in
+                XCTAssertTrue("\(e)".contains(dbFifo) && "\(e)".contains("not a regular file"), "\(e)")
+            }
+        }
     }
 
     /// Progress reaches a redirected stderr as plain lines (the interval from PRUNEKIT_PROGRESS_INTERVAL), and

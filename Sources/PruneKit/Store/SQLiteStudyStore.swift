@@ -37,6 +37,11 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         if exists && isDir.boolValue { throw StoreError.isDirectory(path: path) }
+        // A FIFO, device or socket would block or misbehave in SQLite's open: refuse it before opening.
+        var st = stat()
+        if exists, stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+            throw StoreError.sqlite(path: path, message: "is not a regular file (a FIFO, device or socket); give a SQLite database file or a postgresql:// URL")
+        }
         if mode == .readOnly && !exists { throw StoreError.missing(location: path) }
         let known = Set(StoreMigrations.all.map(\.id))
         /// Throws unless the schema is PruneKit's and not newer; returns whether study_blobs exists.
