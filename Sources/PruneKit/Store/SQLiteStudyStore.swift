@@ -48,6 +48,10 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
         func check(_ db: Database) throws -> Bool {
             let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
             if tables.isEmpty { return false }
+            // Another process creating this database right now: the migrations table exists, no migration has
+            // been committed yet (each runs in its own transaction). Writers go on and migrate (retried below).
+            if mode == .readWrite, tables == ["grdb_migrations"],
+               try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM grdb_migrations") == 0 { return false }
             guard tables.contains("grdb_migrations") && tables.contains("importance_scores") else {
                 throw StoreError.notPruneKit(location: path, tables: tables.sorted())
             }
@@ -86,6 +90,12 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
                         }
                         let p = try DatabasePool(path: path, configuration: config)
                         try p.read { _ = try check($0) }
+                        // Two processes opening an older or new database at once would both run a pending migration
+                        // (GRDB checks, then migrates): serialise migrators with an flock on the database file
+                        // (independent of SQLite's own fcntl locks), so each migration runs once.
+                        let fd = open(path, O_RDONLY | O_CLOEXEC)
+                        if fd >= 0 { flock(fd, LOCK_EX) }
+                        defer { if fd >= 0 { close(fd) } }
                         try Self.migrator.migrate(p)
                         writer = p
                         break
