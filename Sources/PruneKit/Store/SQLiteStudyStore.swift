@@ -91,9 +91,13 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
                         let p = try DatabasePool(path: path, configuration: config)
                         try p.read { _ = try check($0) }
                         // Two processes opening an older or new database at once would both run a pending migration
-                        // (GRDB checks, then migrates): serialise migrators with an flock on the database file
-                        // (independent of SQLite's own fcntl locks), so each migration runs once.
-                        let fd = open(path, O_RDONLY | O_CLOEXEC)
+                        // (GRDB checks, then migrates): serialise migrators with an flock on the database's
+                        // directory, so each migration runs once. Never open and close another descriptor of the
+                        // database file itself: POSIX drops every fcntl lock a process holds on a file when any of
+                        // its descriptors of that file is closed, which would silently release the locks of
+                        // SQLite's own connections (sqlite.org/howtocorrupt.html §2.2) and let another process
+                        // checkpoint and delete the WAL under this one.
+                        let fd = open(Self.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                         if fd >= 0 { flock(fd, LOCK_EX) }
                         defer { if fd >= 0 { close(fd) } }
                         try Self.migrator.migrate(p)
@@ -110,6 +114,12 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
         } catch {
             throw StoreError.wrap(error, path: path)
         }
+    }
+
+    /// The directory holding the database file `path` ("." for a bare file name).
+    static func directory(of path: String) -> String {
+        let dir = (absolutePath(path) as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "." : dir
     }
 
     /// The name to open `path` read-only with. A WAL database needs its `-shm` index, which a read-only
