@@ -48,6 +48,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--rows-per-group", type=int, default=256)
     a = ap.parse_args()
+    if a.rows_per_group < 1:
+        ap.error(f"--rows-per-group must be >= 1, got {a.rows_per_group}")
     c = TeacherCache(a.cache)
     n, t, k = c.target_token_ids.shape
     mask = c.target_mask.astype(np.int8)
@@ -63,9 +65,21 @@ def main():
     })
     meta = {b"prunekit_teacher_cache": open(os.path.join(a.cache, "cache.json"), "rb").read()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    pq.write_table(table, a.out, row_group_size=a.rows_per_group)
+    # Written next to OUT and renamed into place: an interrupted run never leaves a partial file under OUT's name.
+    partial = a.out + ".partial"
+    try:
+        pq.write_table(table, partial, row_group_size=a.rows_per_group)
+        os.replace(partial, a.out)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     print(f"{a.out}: {n} rows x {t} tokens, K {k}, temperature {c.temperature} ({os.path.getsize(a.out):,} bytes)")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+        # Unreadable or malformed cache files, an unwritable OUT: one line naming the file, not a traceback.
+        name = getattr(e, "filename", None)
+        sys.exit(f"error: {name + ': ' if name else ''}{e.strerror if isinstance(e, OSError) and e.strerror else e}")

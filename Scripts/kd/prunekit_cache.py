@@ -21,7 +21,13 @@ class TeacherCache:
         manifest_path = os.path.join(path, "cache.json")
         if not os.path.exists(manifest_path):
             raise SystemExit(f"error: {manifest_path}: no such file (is {path} a `prunekit teacher-cache --out` folder?)")
-        self.manifest = json.load(open(manifest_path))
+        try:
+            with open(manifest_path) as fh:
+                self.manifest = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"error: {manifest_path}: cannot read the cache manifest: {e}")
+        if not isinstance(self.manifest, dict):
+            raise SystemExit(f"error: {manifest_path}: expected a JSON object")
         if self.manifest.get("format") != "prunekit-teacher-topk":
             raise SystemExit(f"error: {manifest_path}: format {self.manifest.get('format')!r}, expected 'prunekit-teacher-topk'")
         if not self.manifest.get("complete"):
@@ -29,7 +35,10 @@ class TeacherCache:
         parts = {k: [] for k in ("input_ids", "target_token_ids", "target_logprobs", "target_mask")}
         for shard in self.manifest["shards"]:
             f = os.path.join(path, shard["file"])
-            t = load_file(f)
+            try:
+                t = load_file(f)
+            except Exception as e:  # safetensors raises its own SafetensorError, OSError for a missing file
+                raise SystemExit(f"error: {f}: cannot read the shard: {e}")
             for k in parts:
                 if k not in t:
                     raise SystemExit(f"error: {f}: tensor {k!r} missing")

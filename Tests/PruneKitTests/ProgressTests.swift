@@ -41,7 +41,7 @@ final class ProgressTests: XCTestCase {
         let lock = NSLock()
         let p = StreamProgress(style: .lines(interval: 0.05), write: { t in lock.lock(); s.text += t; lock.unlock() }, heartbeat: true)
         p.start("full model", total: 4, unit: "tokens")
-        Thread.sleep(forTimeInterval: 0.5)
+        Thread.sleep(forTimeInterval: 1.0)   // ≥ 3 intervals of 0.05 s even on a loaded machine
         p.finish()
         lock.lock(); let n = s.lines.count; lock.unlock()
         XCTAssertGreaterThanOrEqual(n, 3, s.text)

@@ -249,6 +249,12 @@ final class ThroughputCalibrationTests: XCTestCase {
         XCTAssertEqual(viaRow.runs.count, 2)
         XCTAssertEqual(viaRow.warnings.count, 1)
         XCTAssertTrue(viaRow.warnings[0].contains("runs.csv:3") && viaRow.warnings[0].contains("total_num_tokens"), viaRow.warnings[0])
+        // --model / --isl / --osl fill what a CSV row lacks; a row's own value wins.
+        let partial = try write("partial.csv", "isl,num_prompts,output_tokens_per_second\n2048,64,100\n,64,90\n")
+        let filled = try ServingMeasurements.load(paths: [partial], defaults: .init(model: "nano-9b", inputLength: 1024, outputLength: 512))
+        XCTAssertEqual(filled.runs.map(\.inputLength), [2048, 1024])
+        XCTAssertEqual(filled.runs.map(\.outputLength), [512, 512])
+        XCTAssertThrowsError(try ServingMeasurements.load(paths: [partial])) { e in XCTAssertTrue("\(e)".contains("partial.csv:2") && "\(e)".contains("model"), "\(e)") }
         // Without the model the error says how to give it.
         XCTAssertThrowsError(try ServingMeasurements.load(paths: [json])) { e in
             XCTAssertTrue("\(e)".contains("run1.json") && "\(e)".contains("--model"), "\(e)")
@@ -281,6 +287,8 @@ final class ThroughputCalibrationTests: XCTestCase {
         try expectError("model,isl,osl,prompts,output_tokens_per_second\n", ["bad.csv:1", "unknown column \"prompts\""])
         try expectError("model,isl,osl,output_tokens_per_second\nnano-9b,1024,1024,100\n", ["bad.csv:2", "num_prompts"])
         try expectError(h + "nano-9b,1024,1024\n", ["bad.csv:2", "3 fields"])
+        try expectError("model,isl,osl,isl,num_prompts,output_tokens_per_second\nnano-9b,1024,1024,2048,64,100\n",
+                        ["bad.csv:1", "column \"isl\" appears twice (columns 2 and 4)"])
         // JSONL names the line too.
         let jl = try write("bad.jsonl", "{\"model\": \"nano-9b\", \"isl\": 1024, \"osl\": 1024, \"num_prompts\": 64, \"output_tokens_per_second\": 100}\n\n{\"model\": \"nano-9b\", \"isl\": 1024, \"osl\": -1, \"num_prompts\": 64, \"output_tokens_per_second\": 100}\n")
         XCTAssertThrowsError(try ServingMeasurements.load(paths: [jl])) { e in XCTAssertTrue("\(e)".contains("bad.jsonl:3"), "\(e)") }

@@ -70,7 +70,9 @@ public struct ServingMeasurements: Sendable {
     /// SHA-256 (hex) of the bytes of every file read (measurement files, then each vLLM JSON), in order.
     public var sha256: String
 
-    /// What a whole vLLM JSON file given on its own does not say.
+    /// What a whole vLLM JSON file given on its own does not say; also what a CSV or JSONL row without these
+    /// columns ran (its own columns win). Give `model` as an absolute path (a relative one is read relative to
+    /// the measurements file, like a row's).
     public struct Defaults: Sendable {
         public var model: String?
         public var inputLength: Int?
@@ -121,8 +123,13 @@ public struct ServingMeasurements: Sendable {
                 let rows = try CSV.parse(text, file: path)
                 guard let header = rows.first else { throw MeasurementError(file: path, line: 0, message: "empty file (expected a header line: \(ServingMeasurements.columns.joined(separator: ",")))") }
                 let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-                for (i, n) in names.enumerated() where !ServingMeasurements.columns.contains(n) {
-                    throw MeasurementError(file: path, line: header.line, message: "unknown column \"\(n)\" (column \(i + 1)); allowed: \(ServingMeasurements.columns.joined(separator: ", "))")
+                for (i, n) in names.enumerated() {
+                    guard ServingMeasurements.columns.contains(n) else {
+                        throw MeasurementError(file: path, line: header.line, message: "unknown column \"\(n)\" (column \(i + 1)); allowed: \(ServingMeasurements.columns.joined(separator: ", "))")
+                    }
+                    if let first = names.firstIndex(of: n), first < i {
+                        throw MeasurementError(file: path, line: header.line, message: "column \"\(n)\" appears twice (columns \(first + 1) and \(i + 1))")
+                    }
                 }
                 for row in rows.dropFirst() {
                     if row.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
@@ -131,7 +138,7 @@ public struct ServingMeasurements: Sendable {
                     }
                     var fields = [String: String]()
                     for (n, v) in zip(names, row.fields) { let t = v.trimmingCharacters(in: .whitespaces); if !t.isEmpty { fields[n] = t } }
-                    try add(fields, file: path, line: row.line)
+                    try add(withDefaults(fields), file: path, line: row.line)
                 }
             case "jsonl":
                 for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -150,7 +157,7 @@ public struct ServingMeasurements: Sendable {
                         if v.isNull { continue }
                         fields[k] = v.stringValue ?? JSONWriter(indent: nil).string(v)
                     }
-                    try add(fields, file: path, line: i + 1)
+                    try add(withDefaults(fields), file: path, line: i + 1)
                 }
             case "json":
                 let json: JSONValue
@@ -164,6 +171,16 @@ public struct ServingMeasurements: Sendable {
             default:
                 throw MeasurementError(file: path, line: 0, message: "unknown measurement file type \".\(ext)\"; expected .csv, .jsonl, or the .json of `vllm bench throughput --output-json`")
             }
+        }
+
+        /// A CSV or JSONL row with `model`, `isl` or `osl` missing takes them from ``Defaults`` (the command's
+        /// `--model`, `--isl`, `--osl`); a row's own value wins.
+        func withDefaults(_ row: [String: String]) -> [String: String] {
+            var f = row
+            if f["model"] == nil, let m = defaults.model { f["model"] = m }
+            if f["isl"] == nil, let i = defaults.inputLength { f["isl"] = "\(i)" }
+            if f["osl"] == nil, let o = defaults.outputLength { f["osl"] = "\(o)" }
+            return f
         }
 
         func baseDir(_ file: String) -> String {

@@ -135,7 +135,8 @@ struct CostCalibrate: ParsableCommand {
         max_concurrency, optional concurrency, dtype, kv_cache_dtype, gpu_memory_utilization, and \
         output_tokens_per_second (or total_tokens_per_second, or vllm_json: the file written by \
         `vllm bench throughput --output-json`), optional ttft_ms, tpot_ms; or such vLLM JSON files directly, with \
-        --model, --isl and --osl saying what was run. Fits the compute efficiency, bandwidth efficiency and per-step \
+        --model, --isl and --osl saying what was run (they also fill those columns where a CSV or JSONL row \
+        lacks them; a row's own value wins). Fits the compute efficiency, bandwidth efficiency and per-step \
         overhead by least squares on log output tokens/s (those the runs do not determine stay at their defaults, \
         and are named), prints each run's measured vs predicted tokens/s and leave-one-out error, and with --out \
         writes the profile (hardware.json format plus a `calibration` object: fitted values, SHA-256 of the \
@@ -158,13 +159,13 @@ struct CostCalibrate: ParsableCommand {
     @Flag(help: "Overwrite --out if it exists.")
     var force = false
 
-    @Option(help: "Model folder or config.json of bare vLLM JSON files.")
+    @Option(help: "Model folder or config.json of bare vLLM JSON files (and of rows without a model column).")
     var model: String?
 
-    @Option(parsing: .unconditional, help: "ISL of bare vLLM JSON files, tokens.")
+    @Option(parsing: .unconditional, help: "ISL of bare vLLM JSON files (and of rows without an isl column), tokens.")
     var isl: Int?
 
-    @Option(parsing: .unconditional, help: "OSL of bare vLLM JSON files, tokens.")
+    @Option(parsing: .unconditional, help: "OSL of bare vLLM JSON files (and of rows without an osl column), tokens.")
     var osl: Int?
 
     @Option(help: "Weight dtype of bare vLLM JSON files.")
@@ -196,7 +197,7 @@ struct CostCalibrate: ParsableCommand {
                 try checkReplaceable(out, option: "--out")
             }
             let profile = try HardwareProfiles.named(hardware, in: HardwareProfiles.catalogue(userFile: hardwareFile))
-            let data = try ServingMeasurements.load(paths: measurements, defaults: .init(model: model, inputLength: isl, outputLength: osl, dtype: dtype))
+            let data = try ServingMeasurements.load(paths: measurements, defaults: .init(model: model.map(absolutePath), inputLength: isl, outputLength: osl, dtype: dtype))
             guard !data.runs.isEmpty else { throw ValidationError("no runs in \(measurements.joined(separator: ", "))") }
             let serving = ServingSettings(gpuMemoryUtilization: gpuMemoryUtilization, maxNumBatchedTokens: maxNumBatchedTokens,
                                           runtimeOverheadBytes: runtimeOverheadGib.map(GiB.toBytes))
