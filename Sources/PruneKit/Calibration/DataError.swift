@@ -34,7 +34,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         case let .badTokenId(f, l, m): return "\(f):\(l): bad token id: \(m)"
         case let .invalidCount(o, v): return "\(o) must be > 0 (got \(v))"
         case let .tooFewTokens(f, a, r, n, t):
-            return "\(f): the text has \(a) tokens but \(n) samples × \(t) tokens = \(r) were asked for (hint: lower --samples or --seq-len, or add text)"
+            return "\(f): the text has \(a) tokens but \(n) samples × \(t) tokens = \(r) were asked for (hint: ask for fewer samples or shorter sequences — `--samples`/`--seq-len`, or `samples`/`seq_len` in a recipe — or add text)"
         case let .tooFewSamples(f, a, r): return "\(f): \(a) samples available but \(r) were asked for"
         case let .tokenizerRequired(f): return "\(f): text input needs a tokenizer (a model folder with tokenizer.json)"
         }
