@@ -395,6 +395,14 @@ final class ThroughputCalibrationTests: XCTestCase {
         let onto = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", csv, "--force"])
         XCTAssertNotEqual(onto.code, 0)
         XCTAssertTrue(onto.err.contains("measurement files"), onto.err)
+        // A vLLM JSON named by a CSV row is an input too: --out onto it is refused and it is left unchanged.
+        let vllm = #"{"elapsed_time": 100.0, "num_requests": 64, "total_num_tokens": 131072, "tokens_per_second": 1310.72}"#
+        let json = try write("run1.json", vllm)
+        let rows = try write("rows.csv", "model,isl,osl,dtype,vllm_json\nnano-9b,1024,1024,bf16,run1.json\n")
+        let ontoRef = try run(["cost", "calibrate", rows, "--hardware", "a10g", "--out", json, "--force"])
+        XCTAssertEqual(ontoRef.code, 2, ontoRef.err)
+        XCTAssertTrue(ontoRef.err.contains("run1.json") && ontoRef.err.contains("is the input"), ontoRef.err)
+        XCTAssertEqual(try String(contentsOfFile: json, encoding: .utf8), vllm)
         // --out in a missing folder or onto a directory, and a directory as a measurements file: exit 2, path named.
         let missing = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", dir + "/no-such-folder/p.json"])
         XCTAssertEqual(missing.code, 2, missing.err)

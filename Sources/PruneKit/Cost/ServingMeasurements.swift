@@ -69,6 +69,8 @@ public struct ServingMeasurements: Sendable {
     public var warnings: [String]
     /// SHA-256 (hex) of the bytes of every file read (measurement files, then each vLLM JSON), in order.
     public var sha256: String
+    /// Every file read (measurement files, then each referenced vLLM JSON), as given or resolved, in order.
+    public var files: [String]
 
     /// What a whole vLLM JSON file given on its own does not say; also what a CSV or JSONL row without these
     /// columns ran (its own columns win). Give `model` as an absolute path (a relative one is read relative to
@@ -94,7 +96,7 @@ public struct ServingMeasurements: Sendable {
         for p in paths { try reader.read(path: p) }
         try reader.checkDuplicates()
         return ServingMeasurements(runs: reader.runs, warnings: reader.warnings,
-                                   sha256: reader.hash.finalize().map { String(format: "%02x", $0) }.joined())
+                                   sha256: reader.hash.finalize().map { String(format: "%02x", $0) }.joined(), files: reader.files)
     }
 
     struct Reader {
@@ -102,6 +104,7 @@ public struct ServingMeasurements: Sendable {
         var runs: [ServingRun] = []
         var warnings: [String] = []
         var hash = SHA256()
+        var files: [String] = []
         var configs: [String: NemotronHConfig] = [:]
 
         init(defaults: Defaults) { self.defaults = defaults }
@@ -110,6 +113,7 @@ public struct ServingMeasurements: Sendable {
             do {
                 let d = try readRegularFile(path)
                 hash.update(data: d)
+                files.append(path)
                 return d
             } catch let e as FileAccessError { throw MeasurementError(file: file, line: line, message: "cannot read \(path): \(e.message)") }
         }

@@ -199,6 +199,8 @@ struct CostCalibrate: ParsableCommand {
             let profile = try HardwareProfiles.named(hardware, in: HardwareProfiles.catalogue(userFile: hardwareFile))
             let data = try ServingMeasurements.load(paths: measurements, defaults: .init(model: model.map(absolutePath), inputLength: isl, outputLength: osl, dtype: dtype))
             guard !data.runs.isEmpty else { throw ValidationError("no runs in \(measurements.joined(separator: ", "))") }
+            // A vLLM JSON named in a CSV row is an input too, known only once the rows are read.
+            if let out { try checkOutputFile(out, option: "--out", inputs: data.files, force: force) }
             let serving = ServingSettings(gpuMemoryUtilization: gpuMemoryUtilization, maxNumBatchedTokens: maxNumBatchedTokens,
                                           runtimeOverheadBytes: runtimeOverheadGib.map(GiB.toBytes))
             try serving.validate()
