@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PruneKit", targets: ["PruneKit"]),
+        .library(name: "PruneKitPostgres", targets: ["PruneKitPostgres"]),
         .executable(name: "prunekit", targets: ["prunekit"]),
     ],
     dependencies: [
@@ -30,14 +31,23 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             resources: [.copy("Cost/hardware.json")]
+        ),
+        // The PostgreSQL store backend (postgres-nio, SwiftNIO, BoringSSL): its own module so that what needs only
+        // PruneKit (the fuzzers in Tests/Fuzz, SQLite-only users) never builds it. Programs register it at startup.
+        .target(
+            name: "PruneKitPostgres",
+            dependencies: [
+                "PruneKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .executableTarget(
             name: "prunekit",
             dependencies: [
                 "PruneKit",
+                "PruneKitPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,7 +58,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PruneKitTests",
-            dependencies: ["PruneKit", .product(name: "Yams", package: "Yams"), .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: ["PruneKit", "PruneKitPostgres", .product(name: "Yams", package: "Yams"), .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PruneKit
+import PruneKitPostgres
 
 @main
 struct PruneKitCommand: ParsableCommand {
@@ -14,4 +15,10 @@ struct PruneKitCommand: ParsableCommand {
         version: PruneKitVersion.string,
         subcommands: [Inspect.self, Tokenize.self, Eval.self, Score.self, Cost.self, Search.self, Leaderboard.self, Studies.self, Prune.self, Report.self, TeacherCacheCommand.self, Annotate.self, Db.self, Worker.self, Jobs.self]
     )
+
+    /// Registers the PostgreSQL store backend (`--db postgresql://…`), then parses and runs the command line.
+    static func main() {
+        registerPostgresBackend()
+        main(nil)
+    }
 }

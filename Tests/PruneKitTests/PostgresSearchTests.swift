@@ -1,5 +1,6 @@
 import Foundation
 import PruneKit
+import PruneKitPostgres
 import XCTest
 
 /// `prunekit` worker processes sharing a PostgreSQL study on the bundled nemo-tiny model: a worker killed with

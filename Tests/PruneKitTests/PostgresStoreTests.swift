@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import PruneKit
+import PruneKitPostgres
 import XCTest
 
 /// The PostgreSQL store: URL parsing and redaction, connection errors (each naming the URL without its password),
@@ -56,6 +57,33 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(PostgresURL.redact("postgresql://u:p@ss@h:x/db?sslmode=zz"), "postgresql://u:***@h:x/db?sslmode=zz")
         XCTAssertEqual(PostgresURL.redact("postgresql://u@h/db"), "postgresql://u@h/db")
         XCTAssertEqual(PostgresURL.redact("plain/path.sqlite"), "plain/path.sqlite")
+    }
+
+    // MARK: - Backend registration
+
+    func testPostgresURLWithoutARegisteredBackendIsAStoreError() throws {
+        PostgresBackend.register(nil)
+        defer { registerPostgresBackend() }
+        XCTAssertFalse(PostgresBackend.isRegistered)
+        XCTAssertThrowsError(try openStore(.parse("postgresql://me:secret@127.0.0.1:1/none"), mode: .readOnly)) { error in
+            let m = "\(error)"
+            guard case .unavailable = error as? StoreError else { return XCTFail(m) }
+            XCTAssertTrue(m.hasPrefix("postgresql://me:***@127.0.0.1:1/none"), m)
+            XCTAssertTrue(m.contains("without PostgreSQL support") && m.contains("PruneKitPostgres"), m)
+            XCTAssertFalse(m.contains("secret"), m)
+            XCTAssertEqual(ExitStatus.code(for: error), ExitStatus.store)
+        }
+        // A malformed URL is named as such with or without a backend.
+        XCTAssertThrowsError(try openStore(.parse("postgresql://me:secret@/none"), mode: .readWrite)) { error in
+            guard case .badURL = error as? PostgresStoreError else { return XCTFail("\(error)") }
+            XCTAssertFalse("\(error)".contains("secret"), "\(error)")
+        }
+        registerPostgresBackend()
+        XCTAssertTrue(PostgresBackend.isRegistered)
+        // Registered: the same URL reaches the backend, which cannot connect (nothing listens on port 1).
+        XCTAssertThrowsError(try openStore(.parse("postgresql://me:secret@127.0.0.1:1/none?sslmode=disable"), mode: .readOnly)) { error in
+            guard case .unreachable = error as? PostgresStoreError else { return XCTFail("\(error)") }
+        }
     }
 
     // MARK: - Connection errors

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import PruneKit
+import PruneKitPostgres
 import XCTest
 
 /// The PostgreSQL server of the tests: `make test` starts a throwaway cluster (Scripts/test-postgres.sh) and sets
@@ -19,8 +20,9 @@ enum PostgresTestServer {
         required ? Unavailable(description: "PRUNEKIT_REQUIRE_POSTGRES=1 but \(reason)") : XCTSkip(reason)
     }
 
-    /// The server's URL, or the skip / failure.
+    /// The server's URL, or the skip / failure. Registers the PostgreSQL backend, as `prunekit` does at startup.
     static func url() throws -> PostgresURL {
+        registerPostgresBackend()
         guard let text = environment["PRUNEKIT_TEST_POSTGRES_URL"], !text.isEmpty else {
             throw unavailable("PRUNEKIT_TEST_POSTGRES_URL is not set (`make test` starts a server with Scripts/test-postgres.sh; or export a URL of a role with CREATEDB)")
         }
@@ -38,6 +40,7 @@ enum PostgresTestServer {
     /// A new empty database on the server of `baseURL` (default: the test server), dropped when the running test
     /// ends; returns its URL text.
     static func freshDatabase(baseURL: String? = nil) throws -> String {
+        registerPostgresBackend()
         var base = try baseURL.map { try PostgresURL($0) } ?? url()
         let name = "prunekit_t_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         let session = try PostgresSession(url: base)

@@ -5,8 +5,15 @@ import GRDB
 /// - Throws: ``StoreError/unavailable(location:message:)`` for a backend without a queue implementation.
 public func openScoringQueue(_ store: any StudyStore) throws -> any ScoringQueue {
     if let s = store as? SQLiteStudyStore { return SQLiteScoringQueue(store: s) }
-    if let s = store as? PostgresStudyStore { return PostgresScoringQueue(store: s) }
+    if let s = store as? any ScoringQueueStore { return s.scoringQueue() }
     throw StoreError.unavailable(location: store.location.description, message: "this store has no scoring queue")
+}
+
+/// A study store of a backend outside this module (PostgreSQL's, in `PruneKitPostgres`) that holds a
+/// ``ScoringQueue`` in its own tables; ``openScoringQueue(_:)`` returns it.
+public protocol ScoringQueueStore: StudyStore {
+    /// The scoring work queue on this store's connection and tables.
+    func scoringQueue() -> any ScoringQueue
 }
 
 /// ``ScoringQueue`` on a SQLite study store (GRDB). Every method is one transaction (`BEGIN IMMEDIATE`, so

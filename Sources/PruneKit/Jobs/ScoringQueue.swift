@@ -30,6 +30,9 @@ public struct ScoringJobStatus: Codable, Sendable, Equatable {
         public var unitsPerMinute: Double?
         /// Mean compute seconds per unit.
         public var secondsPerUnit: Double
+        public init(worker: String, unitsDone: Int, unitsPerMinute: Double?, secondsPerUnit: Double) {
+            self.worker = worker; self.unitsDone = unitsDone; self.unitsPerMinute = unitsPerMinute; self.secondsPerUnit = secondsPerUnit
+        }
     }
     public var id: String
     public var spec: ScoringJobSpec
@@ -42,6 +45,11 @@ public struct ScoringJobStatus: Codable, Sendable, Equatable {
     public var workers: [Worker]
     /// Seconds to finish at the current total rate, counting the rounds not yet created (nil before any rate).
     public var etaSeconds: Double?
+    public init(id: String, spec: ScoringJobSpec, done: Int, running: Int, waiting: Int, currentRound: Int, finished: Bool,
+                workers: [Worker], etaSeconds: Double?) {
+        self.id = id; self.spec = spec; self.done = done; self.running = running; self.waiting = waiting
+        self.currentRound = currentRound; self.finished = finished; self.workers = workers; self.etaSeconds = etaSeconds
+    }
 }
 
 /// The work queue distributed scoring runs on: jobs, their units with leases and heartbeats, each unit's

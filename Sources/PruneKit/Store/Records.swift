@@ -355,22 +355,23 @@ public struct FiniteOrNull: Encodable {
     }
 }
 
-/// Rejection counts as a JSON object in checking order: `{"structure rule": 3, "memory budget": 12}`.
-struct RejectionCounts: Codable {
-    var list: [SearchError.Rejection]
-    init(list: [SearchError.Rejection]) { self.list = list }
+/// Rejection counts as a JSON object in checking order: `{"structure rule": 3, "memory budget": 12}` (the
+/// `studies.rejections_json` column of every backend).
+public struct RejectionCounts: Codable {
+    public var list: [SearchError.Rejection]
+    public init(list: [SearchError.Rejection]) { self.list = list }
     struct Key: CodingKey {
         var stringValue: String; var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
     }
-    init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
         let byName = Dictionary(uniqueKeysWithValues: try c.allKeys.map { ($0.stringValue, try c.decode(Int.self, forKey: $0)) })
         let known = CandidateRejection.order.filter { byName[$0] != nil }
         list = (known + byName.keys.filter { !CandidateRejection.order.contains($0) }.sorted()).map { SearchError.Rejection(constraint: $0, count: byName[$0]!) }
     }
-    func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: Key.self)
         for r in list { try c.encode(r.count, forKey: Key(stringValue: r.constraint)) }
     }

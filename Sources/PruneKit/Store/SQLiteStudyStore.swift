@@ -520,14 +520,16 @@ extension StudyRecord {
 }
 
 /// JSON of PruneKit's own records in the store: `Codable`, sorted keys, non-finite numbers as `null`
-/// (``FiniteOrNull``).
-enum StoreJSON {
-    static func encode<T: Encodable>(_ v: T) throws -> String {
+/// (``FiniteOrNull``). Every backend writes and reads the `*_json` text columns with it.
+public enum StoreJSON {
+    /// The JSON text of `v` (UTF-8, sorted keys, no whitespace). - Throws: `EncodingError`.
+    public static func encode<T: Encodable>(_ v: T) throws -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return String(decoding: try e.encode(v), as: UTF8.self)
     }
-    static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T {
+    /// Decodes JSON text written by ``encode(_:)``. - Throws: `DecodingError`.
+    public static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T {
         try JSONDecoder().decode(t, from: Data(s.utf8))
     }
 }

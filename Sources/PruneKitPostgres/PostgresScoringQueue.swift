@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import PruneKit
 
 /// ``ScoringQueue`` on a PostgreSQL study store: the same tables and statements as ``SQLiteScoringQueue``
 /// (migration `v5-scoring-jobs`), with PostgreSQL's concurrency: a claim is one `UPDATE … FROM (SELECT … LIMIT 1

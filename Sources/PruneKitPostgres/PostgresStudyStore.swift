@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import PruneKit
 
 /// The PostgreSQL store, for a study shared by workers on several machines (the conventional setup of Optuna's RDB
 /// storage): the same schema and migration list as ``SQLiteStudyStore`` (``StoreMigrations``, PostgreSQL dialect),
