@@ -104,12 +104,19 @@ final class StudyWorkerTests: XCTestCase {
         XCTAssertTrue(out.contains("\(byWorker) trials evaluated here"), out)
         let ref = Dictionary(uniqueKeysWithValues: reference.map { ($0.archHash, $0) })
         XCTAssertEqual(Set(ref.keys), Set(trials.map(\.archHash)), "the same candidates as one search")
+        // The worker runs 1 OpenBLAS thread, the searches all cores: sums accumulate in another order (measured ≤ 3e-8
+        // relative on nemo-tiny), so metrics agree to 1e-6 relative.
+        var worst = 0.0
         for t in trials {
             let r = try XCTUnwrap(ref[t.archHash])
-            XCTAssertEqual(t.kl, r.kl, "trial \(t.number) KL"); XCTAssertEqual(t.mse, r.mse, "trial \(t.number) MSE")
-            XCTAssertEqual(t.loss, r.loss, "trial \(t.number) loss")
+            for (name, x, y) in [("KL", t.kl, r.kl), ("MSE", t.mse, r.mse), ("loss", t.loss, r.loss)] {
+                let a = try XCTUnwrap(x, "trial \(t.number) \(name)"), b = try XCTUnwrap(y)
+                let rel = a == b ? 0 : abs(a - b) / max(abs(b), 1e-30)
+                worst = max(worst, rel)
+                XCTAssertLessThanOrEqual(rel, 1e-6, "trial \(t.number) \(name): \(a) vs one search's \(b)")
+            }
         }
-        print("\(store.location): worker --study evaluated \(byWorker) trials, search \(bySearch); metrics equal to one search's")
+        print("\(store.location): worker --study evaluated \(byWorker) trials, search \(bySearch); metrics vs one search's: max relative difference \(worst)")
 
         // Nothing left: a worker with neither --job nor --study says so and exits 0.
         let idle = try start(["worker", "--db", db], host: "idle", dir: dir)

@@ -30,6 +30,13 @@ public struct ScoringJobStatus: Codable, Sendable, Equatable {
         public var unitsPerMinute: Double?
         /// Mean compute seconds per unit.
         public var secondsPerUnit: Double
+        /// Compute seconds of the worker's completed units (its busy time).
+        public var busySeconds: Double = 0
+        /// Calibration tokens of the worker's completed units' samples (nil for a job without per-sample token
+        /// counts). A ranking unit evaluates several candidate layers on its samples; its tokens count once.
+        public var tokens: Int? = nil
+        /// `tokens` / `busySeconds`, tokens/s (nil without tokens or busy time).
+        public var tokensPerSecond: Double? = nil
     }
     public var id: String
     public var spec: ScoringJobSpec
