@@ -96,17 +96,26 @@ final class DistributedFaultTests: XCTestCase {
     func testWorkersConnectionsTerminatedMidUnitReconnectAndFinish() throws {
         let job = try startJob("pg-fault-drop")
         defer { killAll(job) }
-        let before = try waitForRunningUnit(job)
         var admin = try PostgresURL(job.db)
         admin.database = try PostgresTestServer.url().database
         let session = try PostgresSession(url: admin)
         defer { session.close() }
         let database = try PostgresURL(job.db).database
+        // Both workers connected (with this test's own queue: 3 sessions on the job's database) and a unit running.
+        let deadline = Date().addingTimeInterval(300)
+        var connected = 0
+        while Date() < deadline {
+            connected = try session.query("SELECT count(*) FROM pg_stat_activity WHERE datname = \(database) AND pid <> pg_backend_pid()")[0][0].decode(Int.self)
+            if connected >= 3 { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        XCTAssertGreaterThanOrEqual(connected, 3, "both workers connected")
+        let before = try waitForRunningUnit(job)
         let rows = try session.query("""
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(database) AND pid <> pg_backend_pid()
             """)
         let terminated = try rows.filter { try $0[0].decode(Bool.self) }.count
-        XCTAssertGreaterThanOrEqual(terminated, 2, "the two workers' connections (and the test's own) were terminated")
+        XCTAssertGreaterThanOrEqual(terminated, 3, "the two workers' connections and the test's own were terminated")
         print("terminated \(terminated) connections with \(before.done) units done, \(before.running) running")
         try finishAndCheck(job, "connections terminated")
     }
