@@ -5,11 +5,16 @@ import PruneKit
 /// M*-; vocabulary 8192 so lm_head's Gram matrix, built once per worker process, does not dominate a short run;
 /// sparse zero weights: products cost the same as with real values), T = 512, 4 samples, units of 1 sample,
 /// one ranking round: a SQLite job computed by `prunekit worker` processes with 1 OpenBLAS thread each,
-/// 1 worker vs 2 workers (wall time, units/min, each worker's store-traffic share). Then per-layer times at
+/// 1 worker vs 2 workers (wall time, units/min per worker and their ratio, the store-traffic share, the load average
+/// at the start so a busy machine shows). Then per-layer times at
 /// 1 thread and a projection of the real 12B ranking (6 rounds, 64 samples × 1024 tokens) from them.
 func benchDistributed() throws {
     let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("prunekit").path
     guard FileManager.default.isExecutableFile(atPath: exe) else { print("  skipped: \(exe) not built"); return }
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    let load0 = loadAverage()
+    print(String(format: "  load average at start %.2f on %d cores%@", load0, cores,
+                 load0 > 0.5 ? " — the machine is busy: the scaling figures below are not an idle machine's" : ""))
     let dir = NSTemporaryDirectory() + "prunekit-bench-dist-\(getpid())"
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var cfg = SyntheticCheckpoint.nano12BShaped(pattern: "M*-")
@@ -50,12 +55,21 @@ func benchDistributed() throws {
         print(String(format: "  %d worker%@ × 1 thread: %d units in %.1f s wall → %.2f units/min (%.2f units/min per worker)",
                      workers, workers == 1 ? "" : "s", units, wall, Double(units) / wall * 60, Double(units) / wall * 60 / Double(workers)))
         for l in lines { print("    \(l)") }
+        // Store traffic (claim, heartbeat, complete) as a share of the workers' time, from their summary lines.
+        let figures = lines.compactMap { l -> (Double, Double)? in
+            guard let c = l.range(of: "compute "), let st = l.range(of: "store traffic ") else { return nil }
+            let comp = Double(l[c.upperBound...].prefix { $0.isNumber || $0 == "." }), traffic = Double(l[st.upperBound...].prefix { $0.isNumber || $0 == "." })
+            return comp.flatMap { a in traffic.map { (a, $0) } }
+        }
+        let compute = figures.reduce(0) { $0 + $1.0 }, traffic = figures.reduce(0) { $0 + $1.1 }
+        print(String(format: "    store traffic: %.3f s of %.2f s worker time (%.2f %%)", traffic, compute + traffic, compute + traffic > 0 ? 100 * traffic / (compute + traffic) : 0))
         let jobs = try run(["jobs", "--db", db])
         let report = output(jobs); jobs.waitUntilExit()
         for l in report.split(separator: "\n") { print("    \(l)") }
     }
     if let one = perUnit[1], let two = perUnit[2] {
-        print(String(format: "  2 workers vs 1 (processes, 1 thread each): %.2f× units/min (load average %.2f; the 2 cores are shared)", one / two, loadAverage()))
+        print(String(format: "  2 workers vs 1 (processes, 1 thread each): %.2f× units/min; per worker %.2f vs %.2f units/min (load average now %.2f on %d cores)",
+                     one / two, 60 / one, 60 / two / 2, loadAverage(), cores))
     }
 
     // Per-layer times at 1 thread (T = 512 and 1024) for the projection.

@@ -139,25 +139,12 @@ public final class PostgresScoringQueue: ScoringQueue, @unchecked Sendable {
             return try tx.query("SELECT id, spec_json FROM scoring_jobs ORDER BY id").map { jr in
                 let id = try jr[0].decode(Int64.self)
                 let sp = try JSONDecoder().decode(ScoringJobSpec.self, from: Data(try jr[1].decode(String.self).utf8))
-                let rows = try tx.query("SELECT phase, state, worker, lease_expires, seconds, finished_at FROM scoring_units WHERE job_id = \(id)").map {
-                    (phase: try $0[0].decode(Int.self), state: try $0[1].decode(String.self), worker: try $0[2].decode(String?.self),
-                     expires: try $0[3].decode(Double?.self), seconds: try $0[4].decode(Double?.self), finished: try $0[5].decode(Double?.self))
+                let rows = try tx.query("SELECT unit_json, state, worker, lease_expires, seconds, finished_at FROM scoring_units WHERE job_id = \(id)").map {
+                    ScoringUnitRow(unit: try JSONDecoder().decode(ScoringUnit.self, from: Data(try $0[0].decode(String.self).utf8)), state: try $0[1].decode(String.self),
+                                   worker: try $0[2].decode(String?.self), leaseExpires: try $0[3].decode(Double?.self),
+                                   finishedAt: try $0[5].decode(Double?.self), seconds: try $0[4].decode(Double?.self))
                 }
-                let done = rows.filter { $0.state == "DONE" }
-                let running = rows.filter { $0.state == "RUNNING" && ($0.expires ?? 0) > t }.count
-                let round = rows.map(\.phase).max() ?? 0
-                let finished = round == sp.rounds && done.count == rows.count
-                let workers = Dictionary(grouping: done, by: { $0.worker ?? "?" }).map { w, rs -> ScoringJobStatus.Worker in
-                    let times = rs.compactMap(\.finished), secs = rs.compactMap(\.seconds)
-                    let span = (times.max() ?? 0) - (times.min() ?? 0)
-                    return ScoringJobStatus.Worker(worker: w, unitsDone: rs.count,
-                                                   unitsPerMinute: rs.count > 1 && span > 0 ? Double(rs.count - 1) / span * 60 : nil,
-                                                   secondsPerUnit: secs.reduce(0, +) / Double(max(secs.count, 1)))
-                }.sorted { $0.worker < $1.worker }
-                let rate = workers.compactMap(\.unitsPerMinute).reduce(0, +)
-                return ScoringJobStatus(id: String(id), spec: sp, done: done.count, running: running, waiting: rows.count - done.count - running,
-                                        currentRound: round, finished: finished, workers: workers,
-                                        etaSeconds: finished ? 0 : (rate > 0 ? Double(sp.totalUnits - done.count) / rate * 60 : nil))
+                return ScoringJobStatus.summarize(id: String(id), spec: sp, rows: rows, now: t)
             }
         }
     }

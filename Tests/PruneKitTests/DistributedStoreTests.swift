@@ -7,13 +7,13 @@ import PruneKit
 /// `kill -9` mid-unit (its lease expires, the unit is redone, stored once); two connections closing a round at
 /// once (one next round); a wrong model refused; the final scores equal one process's.
 final class DistributedStoreTests: XCTestCase {
-    func calib(_ n: Int) throws -> CalibrationSet {
+    static func calib(_ n: Int) throws -> CalibrationSet {
         var s = try CalibrationSet.load(path: Fixtures.nemoTiny + "/calib-ids.jsonl", tokenizer: nil)
         s.samples = Array(s.samples.prefix(n))
         return s
     }
 
-    func maxRelative(_ a: ImportanceScores, _ b: ImportanceScores) -> Double {
+    static func maxRelative(_ a: ImportanceScores, _ b: ImportanceScores) -> Double {
         var worst = 0.0
         func rel(_ x: Double, _ y: Double) { worst = max(worst, x == y ? 0 : abs(x - y) / max(abs(y), 1e-30)) }
         for (u, v) in zip(a.hidden, b.hidden) { rel(Double(u), Double(v)) }
@@ -49,7 +49,7 @@ final class DistributedStoreTests: XCTestCase {
         let bin = try XCTUnwrap(TestBinaries.prunekit, "prunekit not built")
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
         let data = Fixtures.nemoTiny + "/calib-ids.jsonl"
-        let set = try calib(4)
+        let set = try Self.calib(4)
         var o = ScoreOptions(); o.remove = 2
         let spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: o, numLayers: folder.config.numLayers,
                                   sampleCount: 4, unitSamples: 1)
@@ -93,7 +93,7 @@ final class DistributedStoreTests: XCTestCase {
             XCTAssertGreaterThan(attempts, units.count, "the killed worker's unit was leased twice")
         }
         let single = try Importance.compute(model: try NemotronHModel(source: folder), set: set, options: o)
-        let worst = maxRelative(try XCTUnwrap(queue.scores(job: job, config: folder.config)), single)
+        let worst = Self.maxRelative(try XCTUnwrap(queue.scores(job: job, config: folder.config)), single)
         print("\(store.location): 3 worker processes (one killed with SIGKILL mid-unit) vs one process: max relative difference \(worst)")
         XCTAssertLessThanOrEqual(worst, 1e-7)
         // The finished job's scores are stored under the local key: `score` reads them.
@@ -101,7 +101,7 @@ final class DistributedStoreTests: XCTestCase {
         XCTAssertNotNil(try store.scores(key))
 
         // A worker with other data is refused, naming both fingerprints.
-        let other = try calib(3)
+        let other = try Self.calib(3)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
         p.arguments = ["worker", Fixtures.nemoTiny, "--data", data, "--samples", "3", "--db", db, "--job", job]
@@ -121,7 +121,7 @@ final class DistributedStoreTests: XCTestCase {
 
     func concurrentLastUnits(db: String) throws {
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
-        let set = try calib(2)
+        let set = try Self.calib(2)
         var o = ScoreOptions(); o.remove = 2
         let spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: o, numLayers: folder.config.numLayers,
                                   sampleCount: 2, unitSamples: 1)

@@ -31,6 +31,9 @@ public struct ScoringJobSpec: Codable, Sendable, Equatable {
     public var unitSamples: Int
     /// Kept-layer positions per ranking unit; 0: all candidates of the round in one unit.
     public var unitCandidates: Int
+    /// Tokens of each calibration sample (B entries), for the workers' tokens/s in `prunekit jobs`; nil in jobs
+    /// submitted by an older PruneKit (tokens/s then unknown).
+    public var sampleTokens: [Int]?
 
     /// Default samples per unit: 4. A unit repeats two things another cut would not: the full model's
     /// reference forward of its samples (L layer evaluations per sample, against ≈ |S|(|S| + 1)/2 for the
@@ -45,6 +48,12 @@ public struct ScoringJobSpec: Codable, Sendable, Equatable {
         self.checkpoint = checkpoint; self.calibration = calibration; self.options = options
         self.numLayers = numLayers; self.sampleCount = sampleCount
         self.unitSamples = max(1, unitSamples); self.unitCandidates = max(0, unitCandidates)
+    }
+
+    /// Calibration tokens of `unit`'s samples (nil without ``sampleTokens``).
+    public func tokens(of unit: ScoringUnit) -> Int? {
+        guard let t = sampleTokens, unit.samples.upperBound <= t.count else { return nil }
+        return t[unit.samples].reduce(0, +)
     }
 
     /// Rounds of the iterative ranking (0 without one).

@@ -139,24 +139,11 @@ public final class SQLiteScoringQueue: ScoringQueue, @unchecked Sendable {
             let t = try now(db)
             return try Int64.fetchAll(db, sql: "SELECT id FROM scoring_jobs ORDER BY id").map { id in
                 let sp = try spec(id, db)
-                let rows = try Row.fetchAll(db, sql: "SELECT phase, state, worker, lease_expires, seconds, finished_at FROM scoring_units WHERE job_id = ?", arguments: [id])
-                let done = rows.filter { ($0["state"] as String) == "DONE" }
-                let running = rows.filter { ($0["state"] as String) == "RUNNING" && (($0["lease_expires"] as Double?) ?? 0) > t }.count
-                let round = rows.map { $0["phase"] as Int }.max() ?? 0
-                let finished = round == sp.rounds && done.count == rows.count
-                let workers = Dictionary(grouping: done, by: { ($0["worker"] as String?) ?? "?" }).map { w, rs -> ScoringJobStatus.Worker in
-                    let times = rs.compactMap { $0["finished_at"] as Double? }
-                    let span = (times.max() ?? 0) - (times.min() ?? 0)
-                    let secs = rs.compactMap { $0["seconds"] as Double? }
-                    return ScoringJobStatus.Worker(worker: w, unitsDone: rs.count,
-                                                   unitsPerMinute: rs.count > 1 && span > 0 ? Double(rs.count - 1) / span * 60 : nil,
-                                                   secondsPerUnit: secs.reduce(0, +) / Double(max(secs.count, 1)))
-                }.sorted { $0.worker < $1.worker }
-                let rate = workers.compactMap(\.unitsPerMinute).reduce(0, +)
-                let left = sp.totalUnits - done.count
-                return ScoringJobStatus(id: String(id), spec: sp, done: done.count, running: running, waiting: rows.count - done.count - running,
-                                        currentRound: round, finished: finished, workers: workers,
-                                        etaSeconds: finished ? 0 : (rate > 0 ? Double(left) / rate * 60 : nil))
+                let rows = try Row.fetchAll(db, sql: "SELECT unit_json, state, worker, lease_expires, seconds, finished_at FROM scoring_units WHERE job_id = ?", arguments: [id]).map {
+                    ScoringUnitRow(unit: try JSONDecoder().decode(ScoringUnit.self, from: Data(($0["unit_json"] as String).utf8)), state: $0["state"],
+                                   worker: $0["worker"], leaseExpires: $0["lease_expires"], finishedAt: $0["finished_at"], seconds: $0["seconds"])
+                }
+                return ScoringJobStatus.summarize(id: String(id), spec: sp, rows: rows, now: t)
             }
         }
     }

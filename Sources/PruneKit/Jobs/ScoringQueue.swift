@@ -30,8 +30,17 @@ public struct ScoringJobStatus: Codable, Sendable, Equatable {
         public var unitsPerMinute: Double?
         /// Mean compute seconds per unit.
         public var secondsPerUnit: Double
-        public init(worker: String, unitsDone: Int, unitsPerMinute: Double?, secondsPerUnit: Double) {
+        /// Compute seconds of the worker's completed units (its busy time).
+        public var busySeconds: Double = 0
+        /// Calibration tokens of the worker's completed units' samples (nil for a job without per-sample token
+        /// counts). A ranking unit evaluates several candidate layers on its samples; its tokens count once.
+        public var tokens: Int? = nil
+        /// `tokens` / `busySeconds`, tokens/s (nil without tokens or busy time).
+        public var tokensPerSecond: Double? = nil
+        public init(worker: String, unitsDone: Int, unitsPerMinute: Double?, secondsPerUnit: Double,
+                    busySeconds: Double = 0, tokens: Int? = nil, tokensPerSecond: Double? = nil) {
             self.worker = worker; self.unitsDone = unitsDone; self.unitsPerMinute = unitsPerMinute; self.secondsPerUnit = secondsPerUnit
+            self.busySeconds = busySeconds; self.tokens = tokens; self.tokensPerSecond = tokensPerSecond
         }
     }
     public var id: String

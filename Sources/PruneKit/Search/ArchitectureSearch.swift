@@ -25,6 +25,10 @@ public struct SearchRunOptions {
     /// Raise the study's K (candidates evaluated per stage): the next candidates become new trials.
     public var topK: Int?
 
+    /// Stop (not finished) after this many seconds in which every trial left was RUNNING elsewhere (nil: wait
+    /// until they are done or their lease expires). `prunekit worker --study --idle-exit`.
+    public var idleExit: Double?
+
     public init(db: StoreLocation, studyName: String? = nil) { self.db = db; self.studyName = studyName }
     /// A SQLite database file.
     public init(dbPath: String, studyName: String? = nil) { self.init(db: .sqlite(path: dbPath), studyName: studyName) }
@@ -187,12 +191,17 @@ public enum ArchitectureSearch {
             let total = try store.trials(study: study.id).filter { stages.contains($0.stage) && $0.state != .pruned }.count
             progress?.start("trials", total: total, unit: "trials")
             defer { progress?.finish() }
+            var idleSince: Date?
             while options.maxTrials.map({ evaluated < $0 }) ?? true {
                 switch try store.claimNext(study: study.id, stages: stages, worker: options.worker, lease: options.staleAfter) {
                 case .done: return true
                 case .busy:
+                    let now = Date()
+                    if idleSince == nil { idleSince = now }
+                    if let limit = options.idleExit, now.timeIntervalSince(idleSince!) >= limit { return false }
                     Thread.sleep(forTimeInterval: 0.2)
                 case let .claimed(t):
+                    idleSince = nil
                     options.log?("trial \(t.number) [\(t.stage.rawValue)] claimed: \(t.architecture.candidateTarget.canonicalJSON)\(t.attempts > 1 ? " (attempt \(t.attempts))" : "")")
                     let t0 = Date()
                     var lastBeat = Date()

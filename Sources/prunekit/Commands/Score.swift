@@ -79,8 +79,9 @@ struct Score: ParsableCommand {
     func distributed(folder: ModelFolder, set: CalibrationSet, options: ScoreOptions, store: any StudyStore) throws -> Bool {
         guard submit || workers != nil else { return false }
         let queue = try openScoringQueue(store)
-        let spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: options, numLayers: folder.config.numLayers,
+        var spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: options, numLayers: folder.config.numLayers,
                                   sampleCount: set.samples.count, unitSamples: unitSamples, unitCandidates: unitCandidates)
+        spec.sampleTokens = set.samples.map(\.count)
         let id = try queue.submit(spec)
         if submit { print(id); return true }
         let n = workers!
