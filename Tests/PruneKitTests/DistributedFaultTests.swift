@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import PruneKit
+import PruneKitPostgres
 import XCTest
 
 /// Faults of distributed scoring on the PostgreSQL test server (``PostgresTestServer``: skipped without it, failed
