@@ -344,33 +344,22 @@ public struct TrialRecord: Codable, Sendable {
     }
 }
 
-/// PruneKit's one convention for non-finite numbers in its own JSON files and records: written as `null`
-/// (JSON has no NaN or infinity); read back as nil.
-public struct FiniteOrNull: Encodable {
-    public var value: Double?
-    public init(_ v: Double?) { value = v.flatMap { $0.isFinite ? $0 : nil } }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        if let value { try c.encode(value) } else { try c.encodeNil() }
-    }
-}
-
 /// Rejection counts as a JSON object in checking order: `{"structure rule": 3, "memory budget": 12}`.
-struct RejectionCounts: Codable {
-    var list: [SearchError.Rejection]
-    init(list: [SearchError.Rejection]) { self.list = list }
+public struct RejectionCounts: Codable, Sendable, Equatable {
+    public var list: [SearchError.Rejection]
+    public init(list: [SearchError.Rejection]) { self.list = list }
     struct Key: CodingKey {
         var stringValue: String; var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
     }
-    init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
         let byName = Dictionary(uniqueKeysWithValues: try c.allKeys.map { ($0.stringValue, try c.decode(Int.self, forKey: $0)) })
         let known = CandidateRejection.order.filter { byName[$0] != nil }
         list = (known + byName.keys.filter { !CandidateRejection.order.contains($0) }.sorted()).map { SearchError.Rejection(constraint: $0, count: byName[$0]!) }
     }
-    func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: Key.self)
         for r in list { try c.encode(r.count, forKey: Key(stringValue: r.constraint)) }
     }
@@ -400,7 +389,7 @@ extension TrialRecord {
     public var json: JSONValue { jsonValue(of: self) }
 }
 
-/// The `Codable` encoding of `v` (sorted keys, non-finite numbers as null) as a ``JSONValue``.
+/// The `Codable` encoding of `v` (``PruneKitJSON``: sorted keys, non-finite numbers as null) as a ``JSONValue``.
 func jsonValue<T: Encodable>(of v: T) -> JSONValue {
-    (try? JSONParser().parse(StoreJSON.encode(v))) ?? .null
+    (try? JSONParser().parse(PruneKitJSON.data(v))) ?? .null
 }

@@ -11,14 +11,13 @@ struct Jobs: ParsableCommand {
     @Option(help: "Store: a SQLite file path or a postgresql:// URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
     var db: String?
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     func run() throws {
         try runReportingErrors {
             let store = try openStore(db: db, mode: .readOnly)
             let jobs = try openScoringQueue(store).status()
-            switch format {
+            switch output.format {
             case .json:
                 let enc = JSONEncoder()
                 enc.keyEncodingStrategy = .convertToSnakeCase
