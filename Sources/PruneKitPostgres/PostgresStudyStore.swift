@@ -97,8 +97,11 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
             """).first.map(scoreSet)
     }
 
-    public func allScores() throws -> [ScoreSet] {
-        try session.query("SELECT * FROM importance_scores ORDER BY id").map(scoreSet)
+    public func scoreKeys() throws -> [ScoreKey] {
+        try session.query("SELECT checkpoint_fingerprint, calibration_fingerprint, options_key FROM importance_scores ORDER BY id").map { r in
+            ScoreKey(checkpointFingerprint: try r.v("checkpoint_fingerprint"), calibrationFingerprint: try r.v("calibration_fingerprint"),
+                     optionsKey: try r.v("options_key"))
+        }
     }
 
     private func scoreSet(_ r: PostgresRandomAccessRow) throws -> ScoreSet {
@@ -391,7 +394,7 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
     }
 
     private func insert(_ m: TrialMetric, study: Int64, _ tx: PostgresSession.Transaction) throws {
-        let provenance = JSONWriter(indent: nil).string(m.provenance)
+        let provenance = try StoreJSON.encode(m.provenance)
         try tx.execute("""
             INSERT INTO trial_metrics (study_id, trial_number, student, name, value, kd_steps, note, provenance_json, tool_version, created_at)
             VALUES (\(study), \(m.trialNumber), \(m.student), \(m.name), \(m.value), \(m.kdSteps), \(m.note), \(provenance),
@@ -457,12 +460,6 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
             }
             for m in e.metrics where !existing.contains("\(m.trialNumber)|\(m.student)|\(m.name)|\(m.kdSteps ?? -1)|\(m.createdAt)|\(m.value)") {
                 try insert(m, study: id, tx)
-            }
-            for (name, data) in e.blobs.sorted(by: { $0.key < $1.key }) {
-                try tx.execute("""
-                    INSERT INTO study_blobs (study_id, name, data, created_at) VALUES (\(id), \(name), \(data), \(timestampNow()))
-                    ON CONFLICT (study_id, name) DO NOTHING
-                    """)
             }
             return created ? .created(trials: changed) : .merged(trials: changed)
         }

@@ -81,7 +81,7 @@ final class AnnotateTests: XCTestCase {
         XCTAssertTrue(md.contains("| 1 | #\(b) | pruned |"), md)
         XCTAssertTrue(md.contains("kd-steps.svg"))
         // Round trip through the report's JSON form.
-        let back = try ReportInput.decoder.decode(ReportInput.self, from: try ReportInput.encoder.encode(input))
+        let back = try PruneKitJSON.decode(ReportInput.self, from: try input.jsonData())
         XCTAssertEqual(back.postHoc, input.postHoc)
     }
 

@@ -107,10 +107,10 @@ final class CheckpointWriterTests: XCTestCase {
         let src = try ModelFolder(path: Fixtures.nemoTiny)
         let out = dir + "/f32"
         let w = CheckpointWriter(outputDir: out, sourceDir: Fixtures.nemoTiny, dtype: nil)
-        let plan = try w.write(config: src.config, tensors: try sourceEntries(src), extraJSON: [("prunekit_recipe.json", .object([("seed", .int(7))]))]) {
+        let plan = try w.write(config: src.config, tensors: try sourceEntries(src), extraJSON: [("prunekit_recipe.json", JSONValue.object([("seed", .int(7))]))]) {
             try src.floats($0.name)
         }
-        XCTAssertEqual(plan.shards.map(\.fileName), ["model.safetensors"])
+        XCTAssertEqual(plan.shards.map { $0.fileName }, ["model.safetensors"])
         XCTAssertEqual(contents(out), ["config.json", "model.safetensors", "prunekit_recipe.json"])
         let dst = try ModelFolder(path: out)
         XCTAssertFalse(dst.isSharded)
@@ -152,7 +152,7 @@ final class CheckpointWriterTests: XCTestCase {
         XCTAssertEqual(plan.shards.count, 3)
         XCTAssertTrue(plan.shards.allSatisfy { $0.dataBytes <= 1_000_000 })
         XCTAssertEqual(plan.shards.flatMap { $0.entries.map(\.name) }, entries.map(\.name), "canonical order kept")
-        XCTAssertEqual(plan.json["shards"]?.arrayValue?.count, 3)
+        XCTAssertEqual(plan.summary.shards.count, 3)
         XCTAssertTrue(plan.table.contains("model-00003-of-00003.safetensors"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
         // A tensor bigger than the limit gets its own shard.

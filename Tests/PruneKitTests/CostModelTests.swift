@@ -228,7 +228,7 @@ final class CostModelTests: XCTestCase {
 
     func testJSONRenderingHasExactBytes() throws {
         let r = try a10g().evaluate(NemotronHConfig.load(path: Fixtures.config9B), context: 131_072, batch: 1)
-        let j = r.json
+        let j = try JSONParser().parse(PruneKitJSON.data(r.output))
         XCTAssertEqual(j["parameters"]?.intValue, 8_888_227_328)
         XCTAssertEqual(j["memory"]?["memory_bytes"]?.intValue, 20_067_486_720)
         XCTAssertEqual(j["memory"]?["budget_bytes"]?.intValue, 21_106_543_034)

@@ -64,7 +64,7 @@ final class ExportTests: XCTestCase {
     func testConfigAndPruningJSON() throws {
         let plan = try fullPlan()
         let out = temp() + "/pruned"
-        let recipe: JSONValue = .object([("keep_sets", .string("random")), ("seed", .int(11))])
+        let recipe = PruningManifest.Recipe(keepSets: "random", seed: 11)
         try Exporter.export(folder: folder, plan: plan, to: out, options: .init(calibrationFingerprint: "abc123", recipe: recipe))
         let srcText = try String(contentsOfFile: Fixtures.nemoTiny + "/config.json", encoding: .utf8)
         let outText = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
@@ -94,12 +94,17 @@ final class ExportTests: XCTestCase {
                        URL(fileURLWithPath: Fixtures.nemoTiny).resolvingSymlinksInPath().standardizedFileURL.path)
         XCTAssertEqual(p["source"]?["config"]?["hidden_size"], .int(128))
         XCTAssertEqual(p["calibration_fingerprint"], .string("abc123"))
-        XCTAssertEqual(p["recipe"], recipe)
+        XCTAssertEqual(p["recipe"], .object([("keep_sets", .string("random")), ("seed", .int(11))]))
         XCTAssertEqual(p["target"]?["hidden_size"], .int(96))
         XCTAssertEqual(p["target"]?["hybrid_override_pattern"], .string("MM-M-M*-M-"))
         XCTAssertEqual(p["parameters"]?["source"], .int(config.parameterCount))
         XCTAssertEqual(p["parameters"]?["target"], .int(plan.target.parameterCount))
-        XCTAssertEqual(p["kept"], plan.keptJSON)
+        // The file is the manifest's one serialized form: it decodes back to the same values.
+        let manifest = try PruneKitJSON.decode(PruningManifest.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/pruning.json")))
+        XCTAssertEqual(manifest, PruningManifest(folder: folder, plan: plan, calibrationFingerprint: "abc123", recipe: recipe))
+        XCTAssertEqual(manifest.kept, PruningManifest.Kept(plan))
+        XCTAssertEqual(Set(p.objectValue!.map(\.0)), ["tool", "version", "source", "calibration_fingerprint", "recipe", "architecture", "target", "parameters", "kept"])
+        XCTAssertEqual(Set(p["kept"]!.objectValue!.map(\.0)), ["layers", "hidden_channels", "ffn_neurons", "attention_heads", "mamba_heads", "mamba_head_dim"])
         XCTAssertEqual(p["kept"]?["layers"], .array([0, 2, 4, 5, 6, 7, 8, 9, 10, 11].map { .int($0) }), "source numbering")
         XCTAssertEqual(p["kept"]?["mamba_heads"]?["10"]?.arrayValue?.count, 4)
         XCTAssertEqual(p["architecture"]?["drop_layers"], .array([.int(1), .int(3)]))

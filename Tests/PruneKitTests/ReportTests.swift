@@ -208,12 +208,12 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("shape &lt;1, 2&gt; &amp; &quot;q_proj&quot;"))
         XCTAssertTrue(html.contains("Failed trials (2)"))
         XCTAssertTrue(html.contains("NaN"))
-        // Non-finite numbers survive the JSON file.
+        // Non-finite numbers are written as null (formats.md §7) and read back as not measured.
         let json = (dir as NSString).appendingPathComponent("input.json")
         try input.jsonData().write(to: URL(fileURLWithPath: json))
         let back = try ReportInput.load(path: json)
-        XCTAssertTrue(back.trials[0].metrics.kl!.isNaN)
-        XCTAssertEqual(back.trials[1].metrics.loss, .infinity)
+        XCTAssertNil(back.trials[0].metrics.kl)
+        XCTAssertNil(back.trials[1].metrics.loss)
     }
 
     func testEmptyStudyAndBadInputFile() throws {

@@ -83,7 +83,7 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(r.kvBytes, Int.max)
         XCTAssertFalse(r.fits)
         XCTAssertTrue(r.table.contains("more than 8 EiB"), r.table)
-        XCTAssertTrue(JSONWriter(indent: nil).string(r.json).contains("\(Int.max)"))
+        XCTAssertTrue(try PruneKitJSON.string(r.output).contains("\(Int.max)"))
         XCTAssertThrowsError(try CostModel.requireFits(r))
     }
 

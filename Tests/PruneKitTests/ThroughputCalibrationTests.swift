@@ -181,7 +181,7 @@ final class ThroughputCalibrationTests: XCTestCase {
         let fit = try cal.fit()
         let (profile, notes) = cal.profile(fit: fit, loo: try cal.leaveOneOut(), sha256: data.sha256)
         XCTAssertEqual(notes, [])
-        let file = try write("a10g-calibrated.json", JSONWriter().string(.object([("profiles", .array([profile.json]))])))
+        let file = try write("a10g-calibrated.json", PruneKitJSON.string(HardwareProfileFile(profiles: [profile]), pretty: true))
         let loaded = try HardwareProfiles.named("a10g", in: HardwareProfiles.catalogue(userFile: file))
         let c = try XCTUnwrap(loaded.calibration)
         XCTAssertEqual(c.measurementsSHA256, data.sha256)
@@ -198,7 +198,7 @@ final class ThroughputCalibrationTests: XCTestCase {
         let plain = try CostModel(hardware: HardwareProfiles.named("a10g"))
         XCTAssertFalse(plain.isCalibrated)
         XCTAssertTrue(plain.throughputBasis.hasPrefix("uncalibrated defaults"), plain.throughputBasis)
-        XCTAssertEqual(plain.evaluate(c9, context: 131_072, batch: 1).json["throughput"]?["calibrated"]?.boolValue, false)
+        XCTAssertEqual(plain.evaluate(c9, context: 131_072, batch: 1).output.throughput.calibrated, false)
         // A value given by hand overrides the calibration, and the model says so.
         XCTAssertFalse(try CostModel(hardware: loaded, computeEfficiency: 0.5).isCalibrated)
 

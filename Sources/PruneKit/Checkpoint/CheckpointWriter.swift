@@ -52,11 +52,19 @@ public struct ShardPlan: Sendable, Equatable {
     }
 
     /// Machine-readable plan for `--dry-run --format json`.
-    public var json: JSONValue {
-        .object([("total_bytes", .int(totalBytes)), ("index", .bool(isSharded)),
-                 ("shards", .array(shards.map { s in
-                     .object([("file", .string(s.fileName)), ("bytes", .int(s.dataBytes)), ("tensors", .array(s.entries.map { .string($0.name) }))])
-                 }))])
+    public var summary: Summary {
+        Summary(totalBytes: totalBytes, index: isSharded,
+                shards: shards.map { .init(file: $0.fileName, bytes: $0.dataBytes, tensors: $0.entries.map(\.name)) })
+    }
+
+    /// The shard plan as `--dry-run --format json` prints it: total tensor bytes, whether an index is written,
+    /// and each shard's file, bytes and tensors.
+    public struct Summary: Codable, Sendable, Equatable {
+        public struct Shard: Codable, Sendable, Equatable { public var file: String; public var bytes: Int; public var tensors: [String] }
+        public var totalBytes: Int
+        public var index: Bool
+        public var shards: [Shard]
+        enum CodingKeys: String, CodingKey { case totalBytes = "total_bytes", index, shards }
     }
 
     /// One line per shard, for `--dry-run`.
@@ -217,7 +225,7 @@ public final class CheckpointWriter {
     ///   - config: the architecture of the output; must imply exactly `tensors` (names and shapes).
     ///   - tensors: every tensor, in file order.
     ///   - extraFiles: bare file names in `sourceDir` to copy unchanged (e.g. tokenizer.json).
-    ///   - extraJSON: bare file names and JSON values to write (e.g. a record of how the folder was made).
+    ///   - extraJSON: bare file names and values to write as JSON (``PruneKitJSON``, e.g. a record of how the folder was made).
     ///   - produce: returns one tensor's values (row-major, `elementCount` floats); called once per tensor, in order.
     /// - Returns: the plan that was written.
     /// - Throws: ``CheckpointError/write(path:message:)`` for refused destinations and I/O failures
@@ -225,7 +233,7 @@ public final class CheckpointWriter {
     ///   do not match `config`; any error `produce` throws. On error, every file this call created is removed.
     @discardableResult
     public func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String] = [],
-                      extraJSON: [(String, JSONValue)] = [], produce: (Entry) throws -> [Float]) throws -> ShardPlan {
+                      extraJSON: [(String, any Encodable)] = [], produce: (Entry) throws -> [Float]) throws -> ShardPlan {
         try write(config: config, tensors: tensors, extraFiles: extraFiles, extraJSON: extraJSON) { e, w, tmp in
             let values = try produce(e)
             guard values.count == e.elementCount else {
@@ -241,7 +249,7 @@ public final class CheckpointWriter {
     /// tensor (row-major) into `out`. Peak memory is one chunk (`chunkElements × 4` bytes) instead of one
     /// whole fp32 tensor.
     @discardableResult
-    public func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String] = [], extraJSON: [(String, JSONValue)] = [],
+    public func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String] = [], extraJSON: [(String, any Encodable)] = [],
                       chunkElements: Int, read: (Entry, Int, Int, UnsafeMutablePointer<Float>) throws -> Void) throws -> ShardPlan {
         precondition(chunkElements > 0, "chunkElements must be positive")
         return try write(config: config, tensors: tensors, extraFiles: extraFiles, extraJSON: extraJSON) { e, w, _ in
@@ -261,7 +269,7 @@ public final class CheckpointWriter {
         }
     }
 
-    private func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String], extraJSON: [(String, JSONValue)],
+    private func write(config: NemotronHConfig, tensors: [Entry], extraFiles: [String], extraJSON: [(String, any Encodable)],
                        emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws -> ShardPlan {
         removedLeftovers = []
         try checkDestination()
@@ -304,7 +312,7 @@ public final class CheckpointWriter {
     private func path(_ name: String) -> String { (outputDir as NSString).appendingPathComponent(name) }
 
     private func writeAll(into dir: String, plan: ShardPlan, config: NemotronHConfig, extraFiles: [String],
-                          extraJSON: [(String, JSONValue)], emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws {
+                          extraJSON: [(String, any Encodable)], emit: (Entry, SafetensorsStreamWriter, String) throws -> Void) throws {
         func at(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
         var written = 0
         for shard in plan.shards {
@@ -320,7 +328,7 @@ public final class CheckpointWriter {
             } catch { w.abandon(); throw error }
         }
         try writeFile(at("config.json"), jsonFileData(outputConfigJSON(config, plan: plan)))
-        for (name, value) in extraJSON { try writeFile(at(name), jsonFileData(value)) }
+        for (name, value) in extraJSON { try writeFile(at(name), try PruneKitJSON.data(value, pretty: true) + Data("\n".utf8)) }
         for name in extraFiles { try copyFile((sourceDir! as NSString).appendingPathComponent(name), to: at(name)) }
         if plan.isSharded { try writeFile(at(ModelFolder.indexName), jsonFileData(plan.indexJSON)) }
         Self.testKillPoint("written")
@@ -419,6 +427,7 @@ public final class CheckpointWriter {
         return j
     }
 
+    /// config.json and the shard index: ``JSONWriter`` keeps config.json's key order and bare `Infinity` (transformers reads them back).
     private func jsonFileData(_ v: JSONValue) -> Data { Data((JSONWriter(indent: 2).string(v) + "\n").utf8) }
 
     // MARK: - Checks

@@ -50,35 +50,73 @@ public struct InspectReport {
         }
     }
 
-    public var json: JSONValue {
+    /// The report as `inspect --format json` writes it (``Output``).
+    public var output: Output {
         let c = config
-        var o: [(String, JSONValue)] = [
-            ("path", .string(path)),
-            ("pattern", .string(c.patternString)),
-            ("num_layers", .int(c.numLayers)),
-            ("layers", .object([("mamba", .int(c.count(.mamba))), ("attention", .int(c.count(.attention))), ("mlp", .int(c.count(.mlp)))])),
-            ("hidden_size", .int(c.hiddenSize)),
-            ("intermediate_size", .int(c.ffnHiddenSize)),
-            ("num_attention_heads", .int(c.numAttentionHeads)),
-            ("num_key_value_heads", .int(c.numKeyValueHeads)),
-            ("head_dim", .int(c.headDim)),
-            ("mamba_num_heads", .int(c.mambaNumHeads)),
-            ("mamba_head_dim", .int(c.mambaHeadDim)),
-            ("mamba_intermediate", .int(c.mambaIntermediate)),
-            ("ssm_state_size", .int(c.ssmStateSize)),
-            ("n_groups", .int(c.nGroups)),
-            ("conv_kernel", .int(c.convKernel)),
-            ("vocab_size", .int(c.vocabSize)),
-            ("tie_word_embeddings", .bool(c.tieWordEmbeddings)),
-            ("parameters_formula", .int(formulaParameters)),
-            ("parameters_tensors", tensorParameters.map { .int($0) } ?? .null),
-            ("parameters_agree", tensorParameters.map { .bool($0 == formulaParameters) } ?? .null),
-            ("parameters_per_kind", .object(parametersPerKind.map { ($0.0, .int($0.1)) })),
-        ]
-        if let bytesPerDType { o.append(("bytes_per_dtype", .object(bytesPerDType.map { ($0.0, .int($0.1)) }))) }
-        if let shardCount { o.append(("shards", .int(shardCount))) }
-        if let fingerprint { o.append(("fingerprint", .string(fingerprint))) }
-        return .object(o)
+        return Output(path: path, pattern: c.patternString, numLayers: c.numLayers,
+                      layers: .init(mamba: c.count(.mamba), attention: c.count(.attention), mlp: c.count(.mlp)),
+                      hiddenSize: c.hiddenSize, intermediateSize: c.ffnHiddenSize, numAttentionHeads: c.numAttentionHeads,
+                      numKeyValueHeads: c.numKeyValueHeads, headDim: c.headDim, mambaNumHeads: c.mambaNumHeads, mambaHeadDim: c.mambaHeadDim,
+                      mambaIntermediate: c.mambaIntermediate, ssmStateSize: c.ssmStateSize, nGroups: c.nGroups, convKernel: c.convKernel,
+                      vocabSize: c.vocabSize, tieWordEmbeddings: c.tieWordEmbeddings, parametersFormula: formulaParameters,
+                      parametersTensors: tensorParameters, parametersAgree: tensorParameters.map { $0 == formulaParameters },
+                      parametersPerKind: Dictionary(uniqueKeysWithValues: parametersPerKind),
+                      bytesPerDType: bytesPerDType.map { Dictionary(uniqueKeysWithValues: $0) }, shards: shardCount, fingerprint: fingerprint)
+    }
+
+    /// `inspect --format json` (config.json key names for the sizes; snake_case keys, ``PruneKitJSON``).
+    /// `parameters_tensors` and `parameters_agree` are null for a lone config.json; `bytes_per_dtype`, `shards`
+    /// and `fingerprint` are then absent.
+    public struct Output: Codable, Sendable, Equatable {
+        public struct LayerCounts: Codable, Sendable, Equatable { public var mamba, attention, mlp: Int }
+        public var path: String
+        public var pattern: String
+        public var numLayers: Int
+        public var layers: LayerCounts
+        public var hiddenSize: Int
+        public var intermediateSize: Int
+        public var numAttentionHeads: Int
+        public var numKeyValueHeads: Int
+        public var headDim: Int
+        public var mambaNumHeads: Int
+        public var mambaHeadDim: Int
+        public var mambaIntermediate: Int
+        public var ssmStateSize: Int
+        public var nGroups: Int
+        public var convKernel: Int
+        public var vocabSize: Int
+        public var tieWordEmbeddings: Bool
+        public var parametersFormula: Int
+        public var parametersTensors: Int?
+        public var parametersAgree: Bool?
+        /// Layer kind (`mamba`, `attention`, `mlp`, `global`) → parameters.
+        public var parametersPerKind: [String: Int]
+        /// dtype → bytes of tensor data.
+        public var bytesPerDType: [String: Int]?
+        public var shards: Int?
+        public var fingerprint: String?
+        enum CodingKeys: String, CodingKey {
+            case path, pattern, numLayers = "num_layers", layers, hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+            case numAttentionHeads = "num_attention_heads", numKeyValueHeads = "num_key_value_heads", headDim = "head_dim"
+            case mambaNumHeads = "mamba_num_heads", mambaHeadDim = "mamba_head_dim", mambaIntermediate = "mamba_intermediate"
+            case ssmStateSize = "ssm_state_size", nGroups = "n_groups", convKernel = "conv_kernel", vocabSize = "vocab_size"
+            case tieWordEmbeddings = "tie_word_embeddings", parametersFormula = "parameters_formula", parametersTensors = "parameters_tensors"
+            case parametersAgree = "parameters_agree", parametersPerKind = "parameters_per_kind", bytesPerDType = "bytes_per_dtype"
+            case shards, fingerprint
+        }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(path, forKey: .path); try c.encode(pattern, forKey: .pattern); try c.encode(numLayers, forKey: .numLayers)
+            try c.encode(layers, forKey: .layers); try c.encode(hiddenSize, forKey: .hiddenSize); try c.encode(intermediateSize, forKey: .intermediateSize)
+            try c.encode(numAttentionHeads, forKey: .numAttentionHeads); try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
+            try c.encode(headDim, forKey: .headDim); try c.encode(mambaNumHeads, forKey: .mambaNumHeads); try c.encode(mambaHeadDim, forKey: .mambaHeadDim)
+            try c.encode(mambaIntermediate, forKey: .mambaIntermediate); try c.encode(ssmStateSize, forKey: .ssmStateSize)
+            try c.encode(nGroups, forKey: .nGroups); try c.encode(convKernel, forKey: .convKernel); try c.encode(vocabSize, forKey: .vocabSize)
+            try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings); try c.encode(parametersFormula, forKey: .parametersFormula)
+            try c.encode(parametersTensors, forKey: .parametersTensors); try c.encode(parametersAgree, forKey: .parametersAgree)
+            try c.encode(parametersPerKind, forKey: .parametersPerKind); try c.encodeIfPresent(bytesPerDType, forKey: .bytesPerDType)
+            try c.encodeIfPresent(shards, forKey: .shards); try c.encodeIfPresent(fingerprint, forKey: .fingerprint)
+        }
     }
 
     public var table: String {

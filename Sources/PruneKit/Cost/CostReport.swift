@@ -70,40 +70,98 @@ public struct CostReport: Sendable, Equatable {
         self.throughputParameters = throughputParameters; self.throughputBasis = throughputBasis; self.calibrated = calibrated
     }
 
-    /// The report as JSON: exact byte counts plus GiB figures for reading.
-    public var json: JSONValue {
-        func opt(_ d: Double?) -> JSONValue { d.map { .double($0) } ?? .null }
-        return .object([
-            ("hardware", .string(hardware)),
-            ("dtype", .object([("weights", .string(weightDType.rawValue)), ("kv_cache", .string(kvCacheDType.rawValue)),
-                               ("ssm_cache", .string(ssmCacheDType.rawValue))])),
-            ("parameters", .int(parameters)),
-            ("weight_bytes", .int(weightBytes)),
-            ("kv_bytes_per_token", .int(kvBytesPerToken)),
-            ("conv_state_bytes", .int(convStateBytes)),
-            ("ssm_state_bytes", .int(ssmStateBytes)),
-            ("mamba_state_bytes", .int(mambaStateBytes)),
-            ("memory", .object([
-                ("context", .int(context)), ("batch", .int(batch)),
-                ("kv_bytes", .int(kvBytes)),
-                ("memory_bytes", .int(memoryBytes)), ("memory_gib", .double(GiB.of(memoryBytes))),
-                ("budget_bytes", .int(budgetBytes)), ("budget_gib", .double(GiB.of(budgetBytes))),
-                ("fits", .bool(fits)), ("slack_bytes", .int(slackBytes)), ("slack_gib", .double(GiB.of(slackBytes))),
-            ])),
-            ("throughput", .object([
-                ("input_length", .int(workload.inputLength)), ("output_length", .int(workload.outputLength)),
-                ("num_prompts", serving.numPrompts.map { .int($0) } ?? .null),
-                ("gpu_memory_utilization", .double(serving.gpuMemoryUtilization)),
-                ("kv_pool_bytes", .int(kvPoolBytes)), ("kv_pool_gib", .double(GiB.of(kvPoolBytes))),
-                ("max_batch", .int(maxBatch)),
-                ("prefill_seconds", opt(prefillSeconds)), ("decode_seconds", opt(decodeSeconds)),
-                ("output_tokens_per_second", .double(outputTokensPerSecond)),
-                ("compute_efficiency", .double(throughputParameters.computeEfficiency)),
-                ("bandwidth_efficiency", .double(throughputParameters.bandwidthEfficiency)),
-                ("step_overhead_ms", .double(throughputParameters.stepOverheadSeconds * 1e3)),
-                ("calibrated", .bool(calibrated)), ("basis", .string(throughputBasis)),
-            ])),
-        ])
+    /// The report as `cost --format json` writes it (``Output``).
+    public var output: Output {
+        Output(hardware: hardware,
+               dtype: .init(weights: weightDType.rawValue, kvCache: kvCacheDType.rawValue, ssmCache: ssmCacheDType.rawValue),
+               parameters: parameters, weightBytes: weightBytes, kvBytesPerToken: kvBytesPerToken, convStateBytes: convStateBytes,
+               ssmStateBytes: ssmStateBytes, mambaStateBytes: mambaStateBytes,
+               memory: .init(context: context, batch: batch, kvBytes: kvBytes, memoryBytes: memoryBytes, memoryGiB: GiB.of(memoryBytes),
+                             budgetBytes: budgetBytes, budgetGiB: GiB.of(budgetBytes), fits: fits, slackBytes: slackBytes, slackGiB: GiB.of(slackBytes)),
+               throughput: .init(inputLength: workload.inputLength, outputLength: workload.outputLength, numPrompts: serving.numPrompts,
+                                 gpuMemoryUtilization: serving.gpuMemoryUtilization, kvPoolBytes: kvPoolBytes, kvPoolGiB: GiB.of(kvPoolBytes),
+                                 maxBatch: maxBatch, prefillSeconds: prefillSeconds, decodeSeconds: decodeSeconds,
+                                 outputTokensPerSecond: outputTokensPerSecond, computeEfficiency: throughputParameters.computeEfficiency,
+                                 bandwidthEfficiency: throughputParameters.bandwidthEfficiency,
+                                 stepOverheadMs: throughputParameters.stepOverheadSeconds * 1e3, calibrated: calibrated, basis: throughputBasis))
+    }
+
+    /// `cost --format json` (formats.md §5): exact byte counts plus GiB figures for reading; snake_case keys,
+    /// non-finite numbers as `null` (``PruneKitJSON``).
+    public struct Output: Codable, Sendable, Equatable {
+        public struct DTypes: Codable, Sendable, Equatable {
+            public var weights: String
+            public var kvCache: String
+            public var ssmCache: String
+            enum CodingKeys: String, CodingKey { case weights, kvCache = "kv_cache", ssmCache = "ssm_cache" }
+        }
+        /// Memory at `context` tokens × `batch` sequences against the budget, bytes (and GiB).
+        public struct Memory: Codable, Sendable, Equatable {
+            public var context: Int
+            public var batch: Int
+            public var kvBytes: Int
+            public var memoryBytes: Int
+            @FiniteOrNull public var memoryGiB: Double
+            public var budgetBytes: Int
+            @FiniteOrNull public var budgetGiB: Double
+            public var fits: Bool
+            public var slackBytes: Int
+            @FiniteOrNull public var slackGiB: Double
+            enum CodingKeys: String, CodingKey {
+                case context, batch, kvBytes = "kv_bytes", memoryBytes = "memory_bytes", memoryGiB = "memory_gib", budgetBytes = "budget_bytes"
+                case budgetGiB = "budget_gib", fits, slackBytes = "slack_bytes", slackGiB = "slack_gib"
+            }
+        }
+        /// The throughput prediction at the workload's ISL/OSL.
+        public struct Throughput: Codable, Sendable, Equatable {
+            public var inputLength: Int
+            public var outputLength: Int
+            public var numPrompts: Int?
+            @FiniteOrNull public var gpuMemoryUtilization: Double
+            public var kvPoolBytes: Int
+            @FiniteOrNull public var kvPoolGiB: Double
+            public var maxBatch: Int
+            @FiniteOrNull public var prefillSeconds: Double?
+            @FiniteOrNull public var decodeSeconds: Double?
+            @FiniteOrNull public var outputTokensPerSecond: Double
+            @FiniteOrNull public var computeEfficiency: Double
+            @FiniteOrNull public var bandwidthEfficiency: Double
+            @FiniteOrNull public var stepOverheadMs: Double
+            public var calibrated: Bool
+            public var basis: String
+            enum CodingKeys: String, CodingKey {
+                case inputLength = "input_length", outputLength = "output_length", numPrompts = "num_prompts"
+                case gpuMemoryUtilization = "gpu_memory_utilization", kvPoolBytes = "kv_pool_bytes", kvPoolGiB = "kv_pool_gib"
+                case maxBatch = "max_batch", prefillSeconds = "prefill_seconds", decodeSeconds = "decode_seconds"
+                case outputTokensPerSecond = "output_tokens_per_second", computeEfficiency = "compute_efficiency"
+                case bandwidthEfficiency = "bandwidth_efficiency", stepOverheadMs = "step_overhead_ms", calibrated, basis
+            }
+            /// Nil optionals are written as `null` (every key present).
+            public func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(inputLength, forKey: .inputLength); try c.encode(outputLength, forKey: .outputLength)
+                try c.encode(numPrompts, forKey: .numPrompts); try c.encode(_gpuMemoryUtilization, forKey: .gpuMemoryUtilization)
+                try c.encode(kvPoolBytes, forKey: .kvPoolBytes); try c.encode(_kvPoolGiB, forKey: .kvPoolGiB); try c.encode(maxBatch, forKey: .maxBatch)
+                try c.encode(_prefillSeconds, forKey: .prefillSeconds); try c.encode(_decodeSeconds, forKey: .decodeSeconds)
+                try c.encode(_outputTokensPerSecond, forKey: .outputTokensPerSecond); try c.encode(_computeEfficiency, forKey: .computeEfficiency)
+                try c.encode(_bandwidthEfficiency, forKey: .bandwidthEfficiency); try c.encode(_stepOverheadMs, forKey: .stepOverheadMs)
+                try c.encode(calibrated, forKey: .calibrated); try c.encode(basis, forKey: .basis)
+            }
+        }
+        public var hardware: String
+        public var dtype: DTypes
+        public var parameters: Int
+        public var weightBytes: Int
+        public var kvBytesPerToken: Int
+        public var convStateBytes: Int
+        public var ssmStateBytes: Int
+        public var mambaStateBytes: Int
+        public var memory: Memory
+        public var throughput: Throughput
+        enum CodingKeys: String, CodingKey {
+            case hardware, dtype, parameters, weightBytes = "weight_bytes", kvBytesPerToken = "kv_bytes_per_token"
+            case convStateBytes = "conv_state_bytes", ssmStateBytes = "ssm_state_bytes", mambaStateBytes = "mamba_state_bytes", memory, throughput
+        }
     }
 
     /// A human-readable table.

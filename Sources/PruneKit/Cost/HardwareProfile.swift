@@ -33,14 +33,6 @@ public struct HardwareProfile: Sendable, Equatable {
         return name.lowercased() == q || aliases.contains { $0.lowercased() == q }
     }
 
-    /// The profile in the hardware-file format (memory as `memory_bytes`, bandwidth in GB/s, peak in TFLOP/s).
-    public var json: JSONValue {
-        .object([("name", .string(name)), ("aliases", .array(aliases.map { .string($0) })),
-                 ("memory_bytes", .int(memoryBytes)), ("memory_gib", .double(GiB.of(memoryBytes))),
-                 ("memory_bandwidth_gbps", .double(memoryBandwidth / 1e9)), ("bf16_dense_tflops", .double(peakFLOPS / 1e12)),
-                 ("source", .string(source))] + (calibration.map { [("calibration", $0.json)] } ?? []))
-    }
-
     /// Reads one profile object: `name`, optional `aliases`, one of `memory_bytes` / `memory_gib` (2³⁰) /
     /// `memory_gb` (10⁹), `memory_bandwidth_gbps` (10⁹ bytes/s), `bf16_dense_tflops` (10¹² FLOP/s), optional `source`,
     /// optional `calibration` (``HardwareCalibration``).
@@ -192,17 +184,6 @@ public struct HardwareCalibration: Sendable, Equatable {
         return s
     }
 
-    public var json: JSONValue {
-        func opt(_ d: Double?) -> JSONValue { d.map { .double($0) } ?? .null }
-        return .object([("compute_efficiency", .double(parameters.computeEfficiency)),
-                        ("bandwidth_efficiency", .double(parameters.bandwidthEfficiency)),
-                        ("step_overhead_ms", .double(parameters.stepOverheadSeconds * 1e3)),
-                        ("fitted", .array(fitted.map { .string($0) })), ("defaults", .array(defaults.map { .string($0) })),
-                        ("runs", .int(runs)), ("rms_error_percent", .double(rmsErrorPercent)),
-                        ("loo_rms_error_percent", opt(looRMSErrorPercent)), ("loo_max_error_percent", opt(looMaxErrorPercent)),
-                        ("measurements_sha256", .string(measurementsSHA256)), ("serving", serving), ("residuals", residuals)])
-    }
-
     /// Reads a `calibration` object.
     /// - Throws: ``CostError/badHardwareFile(file:message:)`` naming the profile and key.
     public init(json: JSONValue, file: String, profile: String) throws {
@@ -225,4 +206,50 @@ public struct HardwareCalibration: Sendable, Equatable {
                   measurementsSHA256: json["measurements_sha256"]?.stringValue ?? "",
                   serving: json["serving"] ?? .null, residuals: json["residuals"] ?? .array([]))
     }
+}
+
+/// `Codable` in the hardware-file format (``PruneKitJSON``): memory as `memory_bytes` (and `memory_gib` for
+/// reading), bandwidth in GB/s, peak in TFLOP/s, `calibration` when calibrated. Decoding applies the strict
+/// reader (``init(json:file:)``).
+extension HardwareProfile: Codable {
+    enum CodingKeys: String, CodingKey {
+        case name, aliases, memoryBytes = "memory_bytes", memoryGiB = "memory_gib", memoryBandwidthGBps = "memory_bandwidth_gbps"
+        case bf16DenseTFLOPS = "bf16_dense_tflops", source, calibration
+    }
+    public init(from decoder: Decoder) throws { try self.init(json: try JSONValue(from: decoder), file: "(hardware profile)") }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name); try c.encode(aliases, forKey: .aliases); try c.encode(memoryBytes, forKey: .memoryBytes)
+        try c.encode(FiniteOrNull(GiB.of(memoryBytes)), forKey: .memoryGiB)
+        try c.encode(FiniteOrNull(memoryBandwidth / 1e9), forKey: .memoryBandwidthGBps); try c.encode(FiniteOrNull(peakFLOPS / 1e12), forKey: .bf16DenseTFLOPS)
+        try c.encode(source, forKey: .source); try c.encodeIfPresent(calibration, forKey: .calibration)
+    }
+}
+
+/// `Codable` as the `calibration` object of a hardware file (``PruneKitJSON``); decoding applies the strict reader.
+extension HardwareCalibration: Codable {
+    enum CodingKeys: String, CodingKey {
+        case computeEfficiency = "compute_efficiency", bandwidthEfficiency = "bandwidth_efficiency", stepOverheadMs = "step_overhead_ms"
+        case fitted, defaults, runs, rmsErrorPercent = "rms_error_percent", looRMSErrorPercent = "loo_rms_error_percent"
+        case looMaxErrorPercent = "loo_max_error_percent", measurementsSHA256 = "measurements_sha256", serving, residuals
+    }
+    public init(from decoder: Decoder) throws { try self.init(json: try JSONValue(from: decoder), file: "(hardware profile)", profile: "calibration") }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(FiniteOrNull(parameters.computeEfficiency), forKey: .computeEfficiency)
+        try c.encode(FiniteOrNull(parameters.bandwidthEfficiency), forKey: .bandwidthEfficiency)
+        try c.encode(FiniteOrNull(parameters.stepOverheadSeconds * 1e3), forKey: .stepOverheadMs)
+        try c.encode(fitted, forKey: .fitted); try c.encode(defaults, forKey: .defaults); try c.encode(runs, forKey: .runs)
+        try c.encode(FiniteOrNull(rmsErrorPercent), forKey: .rmsErrorPercent); try c.encode(FiniteOrNull(looRMSErrorPercent), forKey: .looRMSErrorPercent)
+        try c.encode(FiniteOrNull(looMaxErrorPercent), forKey: .looMaxErrorPercent); try c.encode(measurementsSHA256, forKey: .measurementsSHA256)
+        try c.encode(serving, forKey: .serving); try c.encode(residuals, forKey: .residuals)
+    }
+}
+
+/// A hardware-profiles file (the built-in `hardware.json`'s format, written by `cost calibrate --out`).
+public struct HardwareProfileFile: Codable, Sendable, Equatable {
+    public var format = "prunekit-hardware-profiles"
+    public var version = 1
+    public var profiles: [HardwareProfile]
+    public init(profiles: [HardwareProfile]) { self.profiles = profiles }
 }

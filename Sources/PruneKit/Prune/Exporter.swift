@@ -38,10 +38,10 @@ public enum Exporter {
         /// Fingerprint of the calibration set the scores came from, if any.
         public var calibrationFingerprint: String?
         /// How the keep-sets were chosen (scores file, seed, options), recorded as `recipe`.
-        public var recipe: JSONValue?
+        public var recipe: PruningManifest.Recipe?
 
         public init(dtype: ExportDType = .same, maxShardBytes: Int = CheckpointWriter.defaultMaxShardBytes, force: Bool = false,
-                    calibrationFingerprint: String? = nil, recipe: JSONValue? = nil) {
+                    calibrationFingerprint: String? = nil, recipe: PruningManifest.Recipe? = nil) {
             self.dtype = dtype; self.maxShardBytes = maxShardBytes; self.force = force
             self.calibrationFingerprint = calibrationFingerprint; self.recipe = recipe
         }
@@ -119,7 +119,7 @@ public enum Exporter {
                                       maxShardBytes: options.maxShardBytes, dtype: nil)
         writer.progress = progress
         let entries = exportPlan.tensors.map { SafetensorsStreamWriter.Entry(name: $0.name, dtype: $0.dtype, shape: $0.targetShape) }
-        let manifest = pruningJSON(folder: folder, plan: plan, options: options)
+        let manifest = PruningManifest(folder: folder, plan: plan, calibrationFingerprint: options.calibrationFingerprint, recipe: options.recipe)
         let written = try writer.write(config: plan.target, tensors: entries, extraFiles: filesToCopy(from: folder.path).filter { $0 != "pruning.json" },
                                        extraJSON: [("pruning.json", manifest)], chunkElements: Exporter.chunkElements) { entry, from, count, out in
             try sliced.read(entry.name, into: out, from: from, count: count)
@@ -145,33 +145,5 @@ public enum Exporter {
         guard n == plan.target.parameterCount else {
             throw CheckpointError.mismatch(tensor: "(all)", message: "\(outputDir) holds \(n) parameters, the plan's target has \(plan.target.parameterCount)")
         }
-    }
-
-    /// Architecture sizes of a config, for pruning.json.
-    public static func summary(_ c: NemotronHConfig) -> JSONValue {
-        .object([("hybrid_override_pattern", .string(c.patternString)), ("num_hidden_layers", .int(c.numLayers)),
-                 ("hidden_size", .int(c.hiddenSize)), ("intermediate_size", .int(c.ffnHiddenSize)),
-                 ("num_attention_heads", .int(c.numAttentionHeads)), ("num_key_value_heads", .int(c.numKeyValueHeads)),
-                 ("head_dim", .int(c.headDim)), ("mamba_num_heads", .int(c.mambaNumHeads)), ("mamba_head_dim", .int(c.mambaHeadDim)),
-                 ("ssm_state_size", .int(c.ssmStateSize)), ("n_groups", .int(c.nGroups)), ("vocab_size", .int(c.vocabSize))])
-    }
-
-    /// The `pruning.json` manifest (pruning.md §7): tool and version, source (teacher) path, fingerprint and
-    /// sizes, calibration fingerprint, recipe, target sizes, parameter counts, and the kept indices in the
-    /// source's numbering.
-    public static func pruningJSON(folder: ModelFolder, plan: PruningPlan, options: Options) -> JSONValue {
-        let archJSON = (try? JSONParser().parse(plan.architecture.canonicalJSON)) ?? .null
-        return .object([
-            ("tool", .string("prunekit")),
-            ("version", .string(PruneKitVersion.string)),
-            ("source", .object([("path", .string(realPath(folder.path) ?? folder.path)), ("fingerprint", .string(folder.fingerprint)),
-                                ("config", summary(plan.source))])),
-            ("calibration_fingerprint", options.calibrationFingerprint.map { .string($0) } ?? .null),
-            ("recipe", options.recipe ?? .null),
-            ("architecture", archJSON),
-            ("target", summary(plan.target)),
-            ("parameters", .object([("source", .int(plan.source.parameterCount)), ("target", .int(plan.target.parameterCount))])),
-            ("kept", plan.keptJSON),
-        ])
     }
 }

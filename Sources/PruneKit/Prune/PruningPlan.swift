@@ -160,18 +160,4 @@ public struct PruningPlan: Sendable {
                                       mambaHeadDim: hd, mambaHeads: mh, blockInfluence: nil, layerRanking: ranking, aggregation: "random")
         return try PruningPlan(source: source, scores: scores, target: target)
     }
-
-    /// The kept indices as JSON, source numbering (the `kept` section of pruning.json).
-    public var keptJSON: JSONValue {
-        func arr(_ v: [Int]) -> JSONValue { .array(v.map { .int($0) }) }
-        func map(_ m: [Int: [Int]]) -> JSONValue { .object(m.keys.sorted().map { (String($0), arr(m[$0]!)) }) }
-        return .object([
-            ("layers", arr(keptLayers)),
-            ("hidden_channels", arr(keptHidden)),
-            ("ffn_neurons", map(keptFFN)),
-            ("attention_heads", map(keptAttentionHeads)),
-            ("mamba_heads", map(keptMambaHeads)),
-            ("mamba_head_dim", map(keptMambaHeadDim)),
-        ])
-    }
 }

@@ -19,17 +19,35 @@ public struct TargetArchitecture: Codable, Hashable, Sendable {
         self.mambaNumHeads = mambaNumHeads; self.mambaHeadDim = mambaHeadDim; self.numAttentionHeads = numAttentionHeads
     }
 
-    /// Canonical JSON (sorted keys, nils omitted): the identity of a candidate architecture.
+    /// snake_case keys (config.json's names); nil sizes are omitted.
+    enum CodingKeys: String, CodingKey {
+        case numLayers = "num_layers", dropLayers = "drop_layers", hiddenSize = "hidden_size", ffnHiddenSize = "ffn_hidden_size"
+        case mambaNumHeads = "mamba_num_heads", mambaHeadDim = "mamba_head_dim", numAttentionHeads = "num_attention_heads"
+    }
+    /// The keys report inputs of an older PruneKit wrote (the Swift names).
+    private enum LegacyKeys: String, CodingKey { case numLayers, dropLayers, hiddenSize, ffnHiddenSize, mambaNumHeads, mambaHeadDim, numAttentionHeads }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if c.allKeys.isEmpty, let l = try? decoder.container(keyedBy: LegacyKeys.self), !l.allKeys.isEmpty {
+            self.init(numLayers: try l.decodeIfPresent(Int.self, forKey: .numLayers), dropLayers: try l.decodeIfPresent([Int].self, forKey: .dropLayers),
+                      hiddenSize: try l.decodeIfPresent(Int.self, forKey: .hiddenSize), ffnHiddenSize: try l.decodeIfPresent(Int.self, forKey: .ffnHiddenSize),
+                      mambaNumHeads: try l.decodeIfPresent(Int.self, forKey: .mambaNumHeads), mambaHeadDim: try l.decodeIfPresent(Int.self, forKey: .mambaHeadDim),
+                      numAttentionHeads: try l.decodeIfPresent(Int.self, forKey: .numAttentionHeads))
+            return
+        }
+        self.init(numLayers: try c.decodeIfPresent(Int.self, forKey: .numLayers), dropLayers: try c.decodeIfPresent([Int].self, forKey: .dropLayers),
+                  hiddenSize: try c.decodeIfPresent(Int.self, forKey: .hiddenSize), ffnHiddenSize: try c.decodeIfPresent(Int.self, forKey: .ffnHiddenSize),
+                  mambaNumHeads: try c.decodeIfPresent(Int.self, forKey: .mambaNumHeads), mambaHeadDim: try c.decodeIfPresent(Int.self, forKey: .mambaHeadDim),
+                  numAttentionHeads: try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads))
+    }
+
+    /// Canonical JSON: the `Codable` form with the drop list sorted, compact (``PruneKitJSON``: sorted keys, nils
+    /// omitted): the identity of a candidate architecture (its bytes are stored and hashed; they must not change).
     public var canonicalJSON: String {
-        var o = [(String, JSONValue)]()
-        if let dropLayers { o.append(("drop_layers", .array(dropLayers.sorted().map { .int($0) }))) }
-        if let ffnHiddenSize { o.append(("ffn_hidden_size", .int(ffnHiddenSize))) }
-        if let hiddenSize { o.append(("hidden_size", .int(hiddenSize))) }
-        if let mambaHeadDim { o.append(("mamba_head_dim", .int(mambaHeadDim))) }
-        if let mambaNumHeads { o.append(("mamba_num_heads", .int(mambaNumHeads))) }
-        if let numAttentionHeads { o.append(("num_attention_heads", .int(numAttentionHeads))) }
-        if let numLayers { o.append(("num_layers", .int(numLayers))) }
-        return JSONWriter(indent: nil).string(.object(o))
+        var t = self
+        t.dropLayers = dropLayers?.sorted()
+        return (try? PruneKitJSON.string(t)) ?? ""
     }
 
     /// Hex SHA-256 of ``canonicalJSON``.

@@ -7,7 +7,7 @@ extension ReportInput {
         /// `pruned` (the trial's importance-pruned export) or a baseline label such as `random-seed-1`.
         public var student: String
         public var name: String
-        public var value: Double
+        @FiniteOrNull public var value: Double
         /// Distillation steps the figure was measured after (0 = before), nil when not tied to KD.
         public var kdSteps: Int?
         public init(trial: Int, student: String, name: String, value: Double, kdSteps: Int?) {

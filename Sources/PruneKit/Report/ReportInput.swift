@@ -4,8 +4,8 @@ import Foundation
 /// file, a test). Sizes are bytes, throughput is predicted output tokens/s per GPU (pruning.md §5), KL and
 /// losses are in nats.
 ///
-/// Encoded as JSON with non-finite numbers written as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`
-/// (see ``encoder`` / ``decoder``): failed evaluations do produce them.
+/// Encoded by ``PruneKitJSON`` (keys as the Swift names, as in the store's `cost_json` / `source_json`);
+/// non-finite numbers (failed evaluations produce them) are written as `null` (``FiniteOrNull``).
 public struct ReportInput: Codable, Sendable {
     public var study: Study
     public var source: SourceModel
@@ -116,7 +116,7 @@ public struct ReportInput: Codable, Sendable {
         /// weights + KV + Mamba state.
         public var memoryBytes: Int
         /// Predicted output tokens/s per GPU at ISL/OSL (0 when nothing fits).
-        public var outputTokensPerSecond: Double
+        @FiniteOrNull public var outputTokensPerSecond: Double
 
         public init(parameters: Int, weightBytes: Int, kvBytes: Int, mambaStateBytes: Int, memoryBytes: Int, outputTokensPerSecond: Double) {
             self.parameters = parameters; self.weightBytes = weightBytes; self.kvBytes = kvBytes
@@ -146,11 +146,11 @@ public struct ReportInput: Codable, Sendable {
     /// Measured quality of a pruned candidate on held-out text, all in nats (nil = not measured).
     public struct Metrics: Codable, Sendable, Equatable {
         /// Mean KL divergence from the full model's next-token distribution, nats/token.
-        public var kl: Double?
+        @FiniteOrNull public var kl: Double?
         /// Mean logit MSE against the full model.
-        public var mse: Double?
+        @FiniteOrNull public var mse: Double?
         /// LM loss (next-token NLL), nats/token.
-        public var loss: Double?
+        @FiniteOrNull public var loss: Double?
         public init(kl: Double? = nil, mse: Double? = nil, loss: Double? = nil) { self.kl = kl; self.mse = mse; self.loss = loss }
     }
 
@@ -173,7 +173,7 @@ public struct ReportInput: Codable, Sendable {
         /// Why a PRUNED trial was infeasible.
         public var infeasibleReason: String?
         /// Wall time of the trial, seconds.
-        public var seconds: Double?
+        @FiniteOrNull public var seconds: Double?
 
         public init(number: Int, state: TrialState, target: TargetArchitecture, architecture: ArchitectureSummary, cost: CostFigures,
                     budgetSlackBytes: Int, fits: Bool, metrics: Metrics = Metrics(), error: String? = nil,
@@ -212,20 +212,6 @@ public struct ReportInput: Codable, Sendable {
         StudyRanking.leaderboard(trials, value: { $0.value(of: study.objective) }, maximize: maximizes)
     }
 
-    /// JSON encoder for report inputs (sorted keys, non-finite numbers as strings).
-    public static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        return e
-    }
-
-    /// JSON decoder matching ``encoder``.
-    public static var decoder: JSONDecoder {
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        return d
-    }
 
     /// Reads a report input JSON file.
     /// - Throws: ``ReportError/badInput(file:message:)`` naming the file and the decoding problem.
@@ -233,13 +219,13 @@ public struct ReportInput: Codable, Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportError.badInput(file: path, message: "cannot read the file; check the path")
         }
-        do { return try decoder.decode(ReportInput.self, from: data) } catch let e as DecodingError {
+        do { return try PruneKitJSON.decode(ReportInput.self, from: data) } catch let e as DecodingError {
             throw ReportError.badInput(file: path, message: ReportError.describe(e))
         }
     }
 
     /// The input as JSON (the format ``load(path:)`` reads).
-    public func jsonData() throws -> Data { try Self.encoder.encode(self) }
+    public func jsonData() throws -> Data { try PruneKitJSON.data(self, pretty: true) }
 }
 
 /// Errors from writing a report (exit code 2: bad input or output).

@@ -92,8 +92,17 @@ public enum ArchitectureSearch {
 
     /// Hex SHA-256 of the parsed recipe without `top_k`: a study's recipe identity (K may be raised).
     public static func recipeHash(_ recipe: Recipe) -> String {
-        guard case let .object(pairs) = recipe.json else { return sha256Hex(Data(JSONWriter(indent: nil).string(recipe.json).utf8)) }
-        return sha256Hex(Data(JSONWriter(indent: nil).string(.object(pairs.filter { $0.0 != "top_k" })).utf8))
+        var e = recipe.echo
+        e.topK = nil
+        return sha256Hex((try? PruneKitJSON.data(e)) ?? Data())
+    }
+
+    /// Whether a stored `recipe_json` (of any PruneKit version) is `recipe` with any `top_k`.
+    static func sameRecipe(storedJSON: String, _ recipe: Recipe) -> Bool {
+        guard var stored = try? PruneKitJSON.decode(Recipe.Echo.self, from: Data(storedJSON.utf8)) else { return false }
+        var e = recipe.echo
+        stored.topK = nil; e.topK = nil
+        return (try? PruneKitJSON.data(stored)) == (try? PruneKitJSON.data(e))
     }
 
     /// The study record a search of `recipe` creates (counts and id left to the store).
@@ -103,7 +112,7 @@ public enum ArchitectureSearch {
         let cost = try recipe.costModel()
         let src = cost.evaluate(source, context: recipe.context, batch: recipe.batch)
         return StudyRecord(name: name, recipePath: absolutePath(recipe.path), recipeYAML: recipe.yaml,
-                           recipeJSON: JSONWriter(indent: nil).string(recipe.json), recipeHash: recipeHash(recipe), objective: recipe.objective,
+                           recipeJSON: try PruneKitJSON.string(recipe.echo), recipeHash: recipeHash(recipe), objective: recipe.objective,
                            strategy: recipe.strategy.rawValue, selection: recipe.selection.rawValue, checkpointPath: absolutePath(modelPath),
                            checkpointFingerprint: checkpoint, calibrationFingerprint: calibration.fingerprint,
                            heldoutFingerprint: heldout.fingerprint, calibrationPath: absolutePath(calibrationPath),
@@ -168,8 +177,9 @@ public enum ArchitectureSearch {
         var record = try newStudy(name: name, recipe: recipe, source: source, plan: plan, modelPath: modelPath, checkpoint: folder.fingerprint,
                                   calibration: calibration, calibrationPath: recipe.resolve(calSpec.file), heldout: heldout,
                                   heldoutPath: recipe.resolve(heldSpec.file), scoreKey: scored.key)
-        // A study of an older PruneKit hashed its recipe with top_k included.
-        if let e = existing, e.topK == nil, e.recipeHash == sha256Hex(Data(record.recipeJSON.utf8)) { record.recipeHash = e.recipeHash }
+        // A study of an older PruneKit hashed another serialization of its recipe (with top_k, or keys in another
+        // order): the same recipe keeps its stored hash.
+        if let e = existing, e.recipeHash != record.recipeHash, sameRecipe(storedJSON: e.recipeJSON, recipe) { record.recipeHash = e.recipeHash }
         if let e = existing, e.scoreOptionsKey != nil { record.scoreOptionsKey = e.scoreOptionsKey }
         var study = try store.openStudy(record)
 

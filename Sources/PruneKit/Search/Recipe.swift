@@ -34,22 +34,27 @@ import Yams
 /// ```
 public struct Recipe: Sendable {
     /// A data set: file, number of sequences N, tokens per sequence T (pruning.md §1).
-    public struct DataSpec: Sendable, Equatable {
+    public struct DataSpec: Codable, Sendable, Equatable {
         /// As written in the recipe.
         public var file: String
         public var samples: Int?
         public var seqLen: Int?
+        enum CodingKeys: String, CodingKey { case file, samples, seqLen = "seq_len" }
     }
 
     /// Choices per dimension; nil keeps the source model's value. Values are already snapped and deduplicated,
     /// ascending.
-    public struct SearchSpace: Sendable, Equatable {
+    public struct SearchSpace: Codable, Sendable, Equatable {
         public var numLayers: [Int]?
         public var hiddenSize: [Int]?
         public var ffnHiddenSize: [Int]?
         public var mambaNumHeads: [Int]?
         public var mambaHeadDim: [Int]?
         public var numAttentionHeads: [Int]?
+        enum CodingKeys: String, CodingKey {
+            case numLayers = "num_layers", hiddenSize = "hidden_size", ffnHiddenSize = "ffn_hidden_size", mambaNumHeads = "mamba_num_heads"
+            case mambaHeadDim = "mamba_head_dim", numAttentionHeads = "num_attention_heads"
+        }
     }
 
     /// How the K candidates are picked among the feasible ones.
@@ -299,28 +304,61 @@ public struct Recipe: Sendable {
     // MARK: - JSON
 
     /// The parsed recipe with every default filled in (stored with the study; identifies it).
-    public var json: JSONValue {
-        func ints(_ v: [Int]?) -> JSONValue { v.map { .array($0.map { .int($0) }) } ?? .null }
-        func data(_ d: DataSpec?) -> JSONValue {
-            guard let d else { return .null }
-            return .object([("file", .string(d.file)), ("samples", d.samples.map { .int($0) } ?? .null), ("seq_len", d.seqLen.map { .int($0) } ?? .null)])
+    public var echo: Echo {
+        Echo(model: model, calibration: calibration, heldout: heldout, hardware: hardware,
+             budget: .init(context: context, batch: batch, frameworkFraction: frameworkFraction, reservedGiB: reservedGiB),
+             workload: .init(isl: workload.inputLength, osl: workload.outputLength), dtype: weightDType.rawValue, searchSpace: space,
+             snap: .init(hiddenSize: snapHidden, ffnHiddenSize: snapFFN),
+             limits: .init(maxWidthPruning: maxWidthPruning, maxDepthPruning: maxDepthPruning), topK: topK, selection: selection.rawValue,
+             targetParams: targetParams, strategy: strategy.rawValue, metrics: metrics.map(\.rawValue), objective: objective.rawValue,
+             layerRanking: layerRanking.rawValue, seed: seed)
+    }
+
+    /// A recipe with every default filled in, as stored with its study (`recipe_json`) and echoed by
+    /// `search --dry-run --format json`: snake_case keys (the recipe's), ``PruneKitJSON``; nil values are absent.
+    public struct Echo: Codable, Sendable, Equatable {
+        public struct Budget: Codable, Sendable, Equatable {
+            public var context: Int
+            public var batch: Int
+            @FiniteOrNull public var frameworkFraction: Double
+            @FiniteOrNull public var reservedGiB: Double
+            enum CodingKeys: String, CodingKey { case context, batch, frameworkFraction = "framework_fraction", reservedGiB = "reserved_gib" }
         }
-        return .object([
-            ("model", .string(model)), ("calibration", data(calibration)), ("heldout", data(heldout)),
-            ("hardware", hardware.json),
-            ("budget", .object([("context", .int(context)), ("batch", .int(batch)), ("framework_fraction", .double(frameworkFraction)),
-                                ("reserved_gib", .double(reservedGiB))])),
-            ("workload", .object([("isl", .int(workload.inputLength)), ("osl", .int(workload.outputLength))])),
-            ("dtype", .string(weightDType.rawValue)),
-            ("search_space", .object([("num_layers", ints(space.numLayers)), ("hidden_size", ints(space.hiddenSize)),
-                                      ("ffn_hidden_size", ints(space.ffnHiddenSize)), ("mamba_num_heads", ints(space.mambaNumHeads)),
-                                      ("mamba_head_dim", ints(space.mambaHeadDim)), ("num_attention_heads", ints(space.numAttentionHeads))])),
-            ("snap", .object([("hidden_size", .int(snapHidden)), ("ffn_hidden_size", .int(snapFFN))])),
-            ("limits", .object([("max_width_pruning", .double(maxWidthPruning)), ("max_depth_pruning", .double(maxDepthPruning))])),
-            ("top_k", .int(topK)), ("selection", .string(selection.rawValue)), ("target_params", targetParams.map { .int($0) } ?? .null),
-            ("strategy", .string(strategy.rawValue)), ("metrics", .array(metrics.map { .string($0.rawValue) })),
-            ("objective", .string(objective.rawValue)), ("layer_ranking", .string(layerRanking.rawValue)), ("seed", .int(seed)),
-        ])
+        /// Input and output lengths, tokens.
+        public struct WorkloadLengths: Codable, Sendable, Equatable { public var isl: Int; public var osl: Int }
+        public struct Snap: Codable, Sendable, Equatable {
+            public var hiddenSize: Int
+            public var ffnHiddenSize: Int
+            enum CodingKeys: String, CodingKey { case hiddenSize = "hidden_size", ffnHiddenSize = "ffn_hidden_size" }
+        }
+        public struct Limits: Codable, Sendable, Equatable {
+            @FiniteOrNull public var maxWidthPruning: Double
+            @FiniteOrNull public var maxDepthPruning: Double
+            enum CodingKeys: String, CodingKey { case maxWidthPruning = "max_width_pruning", maxDepthPruning = "max_depth_pruning" }
+        }
+        public var model: String
+        public var calibration: DataSpec?
+        public var heldout: DataSpec?
+        public var hardware: HardwareProfile
+        public var budget: Budget
+        public var workload: WorkloadLengths
+        public var dtype: String
+        public var searchSpace: SearchSpace
+        public var snap: Snap
+        public var limits: Limits
+        /// Absent in the study's identity (``ArchitectureSearch/recipeHash(_:)``): K may be raised.
+        public var topK: Int?
+        public var selection: String
+        public var targetParams: Int?
+        public var strategy: String
+        public var metrics: [String]
+        public var objective: String
+        public var layerRanking: String
+        public var seed: UInt64
+        enum CodingKeys: String, CodingKey {
+            case model, calibration, heldout, hardware, budget, workload, dtype, searchSpace = "search_space", snap, limits, topK = "top_k"
+            case selection, targetParams = "target_params", strategy, metrics, objective, layerRanking = "layer_ranking", seed
+        }
     }
 }
 

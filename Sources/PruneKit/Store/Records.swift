@@ -344,20 +344,8 @@ public struct TrialRecord: Codable, Sendable {
     }
 }
 
-/// PruneKit's one convention for non-finite numbers in its own JSON files and records: written as `null`
-/// (JSON has no NaN or infinity); read back as nil.
-public struct FiniteOrNull: Encodable {
-    public var value: Double?
-    public init(_ v: Double?) { value = v.flatMap { $0.isFinite ? $0 : nil } }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        if let value { try c.encode(value) } else { try c.encodeNil() }
-    }
-}
-
-/// Rejection counts as a JSON object in checking order: `{"structure rule": 3, "memory budget": 12}` (the
-/// `studies.rejections_json` column of every backend).
-public struct RejectionCounts: Codable {
+/// Rejection counts as a JSON object in checking order: `{"structure rule": 3, "memory budget": 12}`.
+public struct RejectionCounts: Codable, Sendable, Equatable {
     public var list: [SearchError.Rejection]
     public init(list: [SearchError.Rejection]) { self.list = list }
     struct Key: CodingKey {
@@ -401,7 +389,7 @@ extension TrialRecord {
     public var json: JSONValue { jsonValue(of: self) }
 }
 
-/// The `Codable` encoding of `v` (sorted keys, non-finite numbers as null) as a ``JSONValue``.
+/// The `Codable` encoding of `v` (``PruneKitJSON``: sorted keys, non-finite numbers as null) as a ``JSONValue``.
 func jsonValue<T: Encodable>(of v: T) -> JSONValue {
-    (try? JSONParser().parse(StoreJSON.encode(v))) ?? .null
+    (try? JSONParser().parse(PruneKitJSON.data(v))) ?? .null
 }

@@ -166,8 +166,12 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
         }
     }
 
-    public func allScores() throws -> [ScoreSet] {
-        try read { d in try Row.fetchAll(d, sql: "SELECT * FROM importance_scores ORDER BY id").map(scoreSet) }
+    public func scoreKeys() throws -> [ScoreKey] {
+        try read { d in
+            try Row.fetchAll(d, sql: "SELECT checkpoint_fingerprint, calibration_fingerprint, options_key FROM importance_scores ORDER BY id").map { r in
+                ScoreKey(checkpointFingerprint: r["checkpoint_fingerprint"], calibrationFingerprint: r["calibration_fingerprint"], optionsKey: r["options_key"])
+            }
+        }
     }
 
     private func scoreSet(_ r: Row) throws -> ScoreSet {
@@ -435,7 +439,7 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
         try d.execute(sql: """
             INSERT INTO trial_metrics (study_id, trial_number, student, name, value, kd_steps, note, provenance_json, tool_version, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [study, m.trialNumber, m.student, m.name, m.value, m.kdSteps, m.note, JSONWriter(indent: nil).string(m.provenance),
+            """, arguments: [study, m.trialNumber, m.student, m.name, m.value, m.kdSteps, m.note, try StoreJSON.encode(m.provenance),
                              m.toolVersion, m.createdAt])
     }
 
@@ -495,10 +499,6 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
             for m in e.metrics where !existing.contains("\(m.trialNumber)|\(m.student)|\(m.name)|\(m.kdSteps ?? -1)|\(m.createdAt)|\(m.value)") {
                 try insert(m, study: id, d)
             }
-            for (name, data) in e.blobs {
-                try d.execute(sql: "INSERT OR IGNORE INTO study_blobs (study_id, name, data, created_at) VALUES (?, ?, ?, ?)",
-                              arguments: [id, name, data, timestampNow()])
-            }
             return created ? .created(trials: changed) : .merged(trials: changed)
         }
     }
@@ -519,17 +519,8 @@ extension StudyRecord {
     }
 }
 
-/// JSON of PruneKit's own records in the store: `Codable`, sorted keys, non-finite numbers as `null`
-/// (``FiniteOrNull``). Every backend writes and reads the `*_json` text columns with it.
+/// JSON of PruneKit's own records in the store: ``PruneKitJSON``, compact.
 public enum StoreJSON {
-    /// The JSON text of `v` (UTF-8, sorted keys, no whitespace). - Throws: `EncodingError`.
-    public static func encode<T: Encodable>(_ v: T) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return String(decoding: try e.encode(v), as: UTF8.self)
-    }
-    /// Decodes JSON text written by ``encode(_:)``. - Throws: `DecodingError`.
-    public static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T {
-        try JSONDecoder().decode(t, from: Data(s.utf8))
-    }
+    public static func encode<T: Encodable>(_ v: T) throws -> String { try PruneKitJSON.string(v) }
+    public static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try PruneKitJSON.decode(t, from: Data(s.utf8)) }
 }

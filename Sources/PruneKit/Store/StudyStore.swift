@@ -83,10 +83,9 @@ public struct StudyExport: Sendable {
     public var trials: [TrialRecord]
     /// Post-hoc metric history (`annotate`), oldest first.
     public var metrics: [TrialMetric]
-    /// Named blobs of the study (e.g. the full model's held-out logits), name → bytes.
-    public var blobs: [String: Data]
-    public init(study: StudyRecord, trials: [TrialRecord], metrics: [TrialMetric], blobs: [String: Data]) {
-        self.study = study; self.trials = trials; self.metrics = metrics; self.blobs = blobs
+    /// The study's blobs are not part of it: ``StoreCopy`` copies them one at a time (they can be gigabytes).
+    public init(study: StudyRecord, trials: [TrialRecord], metrics: [TrialMetric]) {
+        self.study = study; self.trials = trials; self.metrics = metrics
     }
 }
 
@@ -113,8 +112,8 @@ public protocol StudyStore: AnyObject, Sendable {
     func scores(_ key: ScoreKey) throws -> ScoreSet?
     /// Inserts or replaces the score set with the same key (one transaction).
     func saveScores(_ set: ScoreSet) throws
-    /// Every stored score set, oldest first (for `db copy`).
-    func allScores() throws -> [ScoreSet]
+    /// The keys of every stored score set, oldest first (for `db copy`, which then reads one set at a time).
+    func scoreKeys() throws -> [ScoreKey]
 
     // MARK: Studies
 
@@ -183,7 +182,7 @@ public protocol StudyStore: AnyObject, Sendable {
     /// Writes a study exported from another store (one transaction): creates it when the name is free, or —
     /// when the destination has the same study (same recipe hash and fingerprints) — adds the trials it lacks
     /// (by `arch_hash`, keeping numbers), brings WAITING/RUNNING ones up to date with finished source trials,
-    /// and adds missing metrics and blobs. Idempotent.
+    /// and adds missing metrics. Idempotent. (Blobs are copied separately, one per transaction: ``StoreCopy``.)
     /// - Throws: ``StoreError/copyConflict(study:location:message:)`` for a different study of the same name.
     @discardableResult
     func importStudy(_ export: StudyExport) throws -> StudyImportResult
@@ -214,8 +213,6 @@ extension StudyStore {
     /// Everything stored about the study, for ``importStudy(_:)`` on another store.
     public func exportStudy(named name: String) throws -> StudyExport {
         let s = try study(named: name)
-        var blobs = [String: Data]()
-        for n in try blobNames(study: s.id) { blobs[n] = try blob(study: s.id, name: n) }
-        return StudyExport(study: s, trials: try trials(study: s.id), metrics: try metrics(study: s.id), blobs: blobs)
+        return StudyExport(study: s, trials: try trials(study: s.id), metrics: try metrics(study: s.id))
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// A named metric measured after the search on one of a trial's students (formats.md §4, table
 /// `trial_metrics`), e.g. the held-out loss after `kd_steps` steps of knowledge distillation.
-public struct TrialMetric: Sendable, Equatable {
+public struct TrialMetric: Codable, Sendable, Equatable {
     /// The trial's number in its study.
     public var trialNumber: Int
     /// Which student of the trial: ``TrialMetric/prunedStudent`` for the importance-pruned export of the trial,
@@ -10,7 +10,8 @@ public struct TrialMetric: Sendable, Equatable {
     public var student: String
     /// Metric name, e.g. `kd_loss`, `kd_kl`, `kd_tokens`.
     public var name: String
-    public var value: Double
+    /// Written as `null` when non-finite (``FiniteOrNull``).
+    @FiniteOrNull public var value: Double
     /// Distillation steps the figure was measured after (0 = before distillation), or nil when not tied to KD.
     public var kdSteps: Int?
     public var note: String?
@@ -29,11 +30,16 @@ public struct TrialMetric: Sendable, Equatable {
     /// The default student label: the trial's architecture with importance-ranked keep-sets (`prunekit prune --study --trial`).
     public static let prunedStudent = "pruned"
 
-    public var json: JSONValue {
-        .object([("trial", .int(trialNumber)), ("student", .string(student)), ("name", .string(name)),
-                 ("value", value.isFinite ? .double(value) : .null), ("kd_steps", kdSteps.map { .int($0) } ?? .null),
-                 ("note", note.map { .string($0) } ?? .null), ("provenance", provenance), ("tool_version", .string(toolVersion)),
-                 ("created_at", .string(createdAt))])
+    enum CodingKeys: String, CodingKey {
+        case trialNumber = "trial", student, name, value, kdSteps = "kd_steps", note, provenance, toolVersion = "tool_version", createdAt = "created_at"
+    }
+
+    /// Nil optionals are written as `null` (every key present).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(trialNumber, forKey: .trialNumber); try c.encode(student, forKey: .student); try c.encode(name, forKey: .name)
+        try c.encode(_value, forKey: .value); try c.encode(kdSteps, forKey: .kdSteps); try c.encode(note, forKey: .note)
+        try c.encode(provenance, forKey: .provenance); try c.encode(toolVersion, forKey: .toolVersion); try c.encode(createdAt, forKey: .createdAt)
     }
 
     /// Names `leaderboard --objective` takes from the trials table; post-hoc metrics must use other names.

@@ -40,8 +40,7 @@ struct Annotate: ParsableCommand {
     @Option(help: "File the figures come from (e.g. distill.py's JSON), recorded in the provenance.")
     var source: String?
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     func validate() throws {
         if metric.isEmpty { throw ValidationError("give at least one --metric NAME=VALUE, e.g. --metric kd_loss=3.41") }
@@ -72,8 +71,8 @@ struct Annotate: ParsableCommand {
             }
             let rows = try TrialMetrics.annotate(store, study: s, trial: trial, student: student, metrics: parsed, kdSteps: kdSteps, note: note,
                                           provenance: .object(prov))
-            switch format {
-            case .json: printJSON(.object([("study", .string(s.name)), ("metrics", .array(rows.map(\.json)))]))
+            switch output.format {
+            case .json: try printJSON(AnnotateOutput(study: s.name, metrics: rows))
             case .table:
                 for r in rows {
                     print("study \(s.name) trial \(r.trialNumber) student \(r.student): \(r.name) = \(r.value)\(r.kdSteps.map { " after \($0) KD steps" } ?? "")  (\(r.createdAt))")
@@ -81,4 +80,10 @@ struct Annotate: ParsableCommand {
             }
         }
     }
+}
+
+/// `annotate --format json`: the study and the metrics recorded.
+struct AnnotateOutput: Encodable {
+    var study: String
+    var metrics: [TrialMetric]
 }

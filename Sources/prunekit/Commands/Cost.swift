@@ -83,8 +83,7 @@ struct CostPredict: ParsableCommand {
     @Option(parsing: .unconditional, help: "Fixed time per engine step, ms; default: the calibrated profile's, else 0.")
     var stepOverheadMs: Double?
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     func run() throws {
         try runReportingErrors {
@@ -105,8 +104,8 @@ struct CostPredict: ParsableCommand {
                                           computeEfficiency: computeEfficiency, bandwidthEfficiency: bandwidthEfficiency,
                                           stepOverheadSeconds: stepOverheadMs.map { $0 / 1e3 }, serving: serving)
             let report = costModel.evaluate(config, context: context, batch: batch)
-            switch format {
-            case .json: printJSON(report.json)
+            switch output.format {
+            case .json: try printJSON(report.output)
             case .table: print(report.table)
             }
             try CostModel.requireFits(report)
@@ -180,8 +179,7 @@ struct CostCalibrate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Memory vLLM keeps besides weights and KV cache, GiB; default: estimated per model.")
     var runtimeOverheadGib: Double?
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     func run() throws {
         try runReportingErrors {
@@ -218,16 +216,14 @@ struct CostCalibrate: ParsableCommand {
             for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
             let c = calibrated.calibration!
             if let out {
-                let doc: JSONValue = .object([("format", .string("prunekit-hardware-profiles")), ("version", .int(1)),
-                                              ("profiles", .array([calibrated.json]))])
-                do { try writeFileAtomically(JSONWriter(indent: 2).data(doc), to: out) } catch let e as FileAccessError {
+                let doc = HardwareProfileFile(profiles: [calibrated])
+                do { try writeFileAtomically(try PruneKitJSON.data(doc, pretty: true), to: out) } catch let e as FileAccessError {
                     throw CostError.badHardwareFile(file: out, message: e.message)
                 }
             }
-            switch format {
+            switch output.format {
             case .json:
-                printJSON(.object([("profile", calibrated.json), ("warnings", .array(warnings.map { .string($0) })),
-                                   ("written", out.map { .string($0) } ?? .null)]))
+                try printJSON(CalibrateOutput(profile: calibrated, warnings: warnings, written: out))
             case .table:
                 print("\(base.name): " + String(format: "%.0f GB/s, %.1f TFLOP/s bf16 dense", base.memoryBandwidth / 1e9, base.peakFLOPS / 1e12)
                       + "; \(data.runs.count) run\(data.runs.count == 1 ? "" : "s") (SHA-256 \(data.sha256.prefix(16))…)")
@@ -240,4 +236,16 @@ struct CostCalibrate: ParsableCommand {
             }
         }
     }
+}
+
+/// `cost calibrate --format json`: the calibrated profile, the warnings, and the file written (null when none).
+struct CalibrateOutput: Encodable {
+    var profile: HardwareProfile
+    var warnings: [String]
+    var written: String?
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(profile, forKey: .profile); try c.encode(warnings, forKey: .warnings); try c.encode(written, forKey: .written)
+    }
+    enum CodingKeys: String, CodingKey { case profile, warnings, written }
 }

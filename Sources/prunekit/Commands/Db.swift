@@ -32,8 +32,7 @@ struct DbCopy: ParsableCommand {
     @Option(help: "Copy only this study (and the score set it used).")
     var study: String?
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     func validate() throws {
         if StoreLocation.parse(src) == StoreLocation.parse(dst) { throw ValidationError("SRC and DST are the same store") }
@@ -47,9 +46,9 @@ struct DbCopy: ParsableCommand {
             func text(_ r: StudyImportResult) -> (String, Int) {
                 switch r { case let .created(n): return ("created", n); case let .merged(n): return ("merged", n) }
             }
-            switch format {
+            switch output.format {
             case .json:
-                printJSON(.object([("from", .string(from.location.description)), ("to", .string(to.location.description)),
+                try printJSON(.object([("from", .string(from.location.description)), ("to", .string(to.location.description)),
                                    ("score_sets", .int(s.scoreSets)),
                                    ("studies", .array(s.studies.map { st in
                                        let (what, n) = text(st.result)

@@ -18,8 +18,7 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
     @Option(name: .customLong("logits-out"), help: "Write the logits to this .safetensors file (streamed, one sample at a time).")
     var logitsOut: String?
@@ -39,8 +38,6 @@ struct Eval: ParsableCommand {
     @Flag(name: .customLong("per-sample"), help: "Also print each sample's tokens, loss (and KL with --reference).")
     var perSample = false
 
-    @Flag(help: "No progress on stderr (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
-    var quiet = false
 
     func run() throws {
         try runReportingErrors {
@@ -83,7 +80,7 @@ struct Eval: ParsableCommand {
             var kl = 0.0, mse = 0.0
             var sampleKL = [Double]()
             let V = folder.config.vocabSize
-            let m = try net.evaluate(set, progress: makeProgress(quiet: quiet)) { b, l in
+            let m = try net.evaluate(set, progress: makeProgress(quiet: output.quiet)) { b, l in
                 try writer?.appendPart("logits", l)
                 if let refModel {
                     let ids = set.samples[b]
@@ -107,7 +104,7 @@ struct Eval: ParsableCommand {
                 }
             }
             let peak = peakResidentBytes()
-            switch format {
+            switch output.format {
             case .json:
                 var o = m.json.objectValue!
                 o.insert(("model", .string(model)), at: 0)
@@ -121,7 +118,7 @@ struct Eval: ParsableCommand {
                                                     ("kl", .double(kl)), ("kl_standard_error", standardError(sampleKL).map { .double($0) } ?? .null),
                                                     ("sample_kl", .array(sampleKL.map { .double($0) })), ("logit_mse", .double(mse))])))
                 }
-                printJSON(.object(o))
+                try printJSON(.object(o))
             case .table:
                 print("model        \(model)")
                 print("samples      \(set.samples.count)   tokens \(grouped(m.tokens))   predicted \(grouped(m.predictedTokens))")

@@ -11,14 +11,13 @@ struct Inspect: ParsableCommand {
     @Argument(help: "Model folder, or a config.json file.")
     var model: String
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     func run() throws {
         try runReportingErrors {
             let report = try InspectReport.make(path: model)
-            switch format {
-            case .json: printJSON(report.json)
+            switch output.format {
+            case .json: try printJSON(report.output)
             case .table: print(report.table)
             }
             if let t = report.tensorParameters, t != report.formulaParameters {

@@ -16,8 +16,7 @@ struct Jobs: ParsableCommand {
     @Option(help: "Store: a SQLite file path or a postgresql:// URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
     var db: String?
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     /// A study's trial progress (PRUNED trials, never evaluated, are not counted).
     struct StudyProgress: Codable {
@@ -37,7 +36,7 @@ struct Jobs: ParsableCommand {
                 StudyProgress(study: s.name, done: s.counts[.complete] ?? 0, failed: s.counts[.fail] ?? 0, running: s.counts[.running] ?? 0,
                               waiting: s.counts[.waiting] ?? 0, trials: TrialState.allCases.filter { $0 != .pruned }.reduce(0) { $0 + (s.counts[$1] ?? 0) })
             }
-            switch format {
+            switch output.format {
             case .json:
                 struct Output: Codable { var jobs: [ScoringJobStatus]; var studies: [StudyProgress] }
                 let enc = JSONEncoder()

@@ -22,8 +22,7 @@ struct Leaderboard: ParsableCommand {
     @Option(help: "Study name (default: the most recently created study).")
     var study: String?
 
-    @Option(help: "Output format: table, json or csv.")
-    var format: TableFormat = .table
+    @OptionGroup var output: TableFormatOptions
 
     @Flag(help: "Only the Pareto front of (tokens/s max, KL min).")
     var pareto = false
@@ -44,7 +43,7 @@ struct Leaderboard: ParsableCommand {
             let store = try openStore(db: db, mode: .readOnly)
             let s = try store.resolveStudy(study)
             if let objective, Recipe.Metric(rawValue: objective) == nil {
-                try MetricLeaderboard.print(store: store, study: s, metric: objective, maximize: maximize, top: top, format: format)
+                try MetricLeaderboard.print(store: store, study: s, metric: objective, maximize: maximize, top: top, format: output.format)
                 return
             }
             var trials = try store.trials(study: s.id)
@@ -56,10 +55,10 @@ struct Leaderboard: ParsableCommand {
             // The front's trials, still ranked by the study's objective.
             var ranked = pareto ? StudyRanking.leaderboard(trials).filter { t in front.contains { $0.number == t.number } } : StudyRanking.leaderboard(trials)
             if let top { ranked = Array(ranked.prefix(top)) }
-            switch format {
+            switch output.format {
             case .json:
                 let unranked = trials.filter { t in (t.state == .complete || t.state == .fail) && !StudyRanking.leaderboard(trials).contains { $0.number == t.number } }
-                printJSON(.object([("study", s.json), ("objective", .string(objective ?? s.objective.rawValue)), ("direction", .string(s.direction)),
+                try printJSON(.object([("study", s.json), ("objective", .string(objective ?? s.objective.rawValue)), ("direction", .string(s.direction)),
                                    ("pareto", .bool(pareto)), ("trials", .array(ranked.enumerated().map { i, t in
                                        var o = t.json.objectValue!; o.insert(("rank", .int(i + 1)), at: 0)
                                        o.append(("pareto_front", .bool(front.contains { $0.number == t.number }))); return .object(o) })),

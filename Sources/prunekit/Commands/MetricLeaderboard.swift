@@ -22,7 +22,7 @@ enum MetricLeaderboard {
         }
         switch format {
         case .json:
-            printJSON(.object([("study", .string(s.name)), ("objective", .string(metric)), ("direction", .string(maximize ? "maximize" : "minimize")),
+            try printJSON(.object([("study", .string(s.name)), ("objective", .string(metric)), ("direction", .string(maximize ? "maximize" : "minimize")),
                                ("trials", .array(ranked.enumerated().map { i, r in
                                    let t = trials[r.trialNumber]
                                    return .object([("rank", .int(i + 1)), ("number", .int(r.trialNumber)), ("student", .string(r.student)),

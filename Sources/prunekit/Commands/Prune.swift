@@ -62,8 +62,6 @@ struct Prune: ParsableCommand {
     @Option(help: "Trial number in --study, or `best` (the best feasible complete trial by the study's objective).")
     var trial: TrialSelector?
 
-    @Flag(help: "No progress on stderr while scoring and writing (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
-    var quiet = false
 
     @Option(help: "Output dtype: bf16, f16, f32 or same (each tensor keeps the source's dtype).")
     var dtype: ExportDType = .same
@@ -80,8 +78,7 @@ struct Prune: ParsableCommand {
     @Option(parsing: .unconditional, help: "Random keep-sets from this seed instead of importance scores (baseline).")
     var randomSeed: UInt64?
 
-    @Option(help: "Dry-run output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if numLayers != nil && dropLayers != nil { throw ValidationError("give either --num-layers or --drop-layers, not both") }
@@ -106,7 +103,7 @@ struct Prune: ParsableCommand {
             let folder = try ModelFolder(path: model, strict: true)
             let plan: PruningPlan
             var calibrationFingerprint: String?
-            var recipe: [(String, JSONValue)] = [("target", (try? JSONParser().parse(target.canonicalJSON)) ?? .null)]
+            var recipe = PruningManifest.Recipe(target: target)
             if let study, let trial {
                 let store = try openStore(db: db, mode: .readOnly)
                 let (arch, sc, fp, rec) = try trialArchitecture(folder: folder, studyName: study, trial: trial, store: store)
@@ -116,12 +113,12 @@ struct Prune: ParsableCommand {
                 plan = try randomSeed.map { try PruningPlan.random(source: folder.config, target: target, seed: $0, layerRanking: sc.layerRanking) }
                     ?? PruningPlan(source: folder.config, scores: sc, architecture: arch)
                 if let randomSeed {
-                    recipe.removeAll { $0.0 == "keep_sets" }
-                    recipe += [("keep_sets", .string("random width keep-sets; depth from the study's layer ranking")), ("seed", .number(String(randomSeed)))]
+                    recipe.keepSets = "random width keep-sets; depth from the study's layer ranking"
+                    recipe.seed = randomSeed
                 }
             } else if let randomSeed {
                 plan = try PruningPlan.random(source: folder.config, target: target, seed: randomSeed)
-                recipe += [("keep_sets", .string("random")), ("seed", .number(String(randomSeed)))]
+                recipe.keepSets = "random"; recipe.seed = randomSeed
             } else {
                 let (scoresValue, fingerprint) = try obtainScores(folder: folder, options: self, compute: !dryRun)
                 calibrationFingerprint = fingerprint
@@ -140,16 +137,15 @@ struct Prune: ParsableCommand {
                         throw PruneError.needsScores("\(m); pass --data FILE (calibration text, scored and stored in --db), --scores FILE.json, or --random-seed S for a random baseline")
                     }
                 }
-                recipe += [("keep_sets", .string(scoresValue == nil ? "none (no width pruned)" : "importance")),
-                           ("scores", scores.map { .string($0) } ?? .null), ("calibration_data", data.map { .string($0) } ?? .null),
-                           ("samples", samples.map { .int($0) } ?? .null), ("seq_len", seqLen.map { .int($0) } ?? .null)]
+                recipe.keepSets = scoresValue == nil ? "none (no width pruned)" : "importance"
+                recipe.scores = scores; recipe.calibrationData = data; recipe.samples = samples; recipe.seqLen = seqLen
             }
             let options = Exporter.Options(dtype: exportDType, maxShardBytes: shardBytes, force: force,
-                                           calibrationFingerprint: calibrationFingerprint, recipe: .object(recipe))
+                                           calibrationFingerprint: calibrationFingerprint, recipe: recipe)
             if dryRun {
                 let p = try Exporter.plan(folder: folder, plan: plan, options: options)
-                switch format {
-                case .json: printJSON(dryRunJSON(p, plan: plan))
+                switch output.format {
+                case .json: try printJSON(ExportPlanOutput(p, plan: plan))
                 case .table: print(dryRunTable(p, plan: plan))
                 }
                 return
@@ -159,7 +155,7 @@ struct Prune: ParsableCommand {
             }
             let leftovers = CheckpointWriter.leftovers(outputDir: out)
             if !leftovers.isEmpty { note("removing the leftovers of an interrupted export: \(leftovers.joined(separator: ", "))") }
-            let shards = try Exporter.export(folder: folder, plan: plan, to: out, options: options, progress: makeProgress(quiet: quiet))
+            let shards = try Exporter.export(folder: folder, plan: plan, to: out, options: options, progress: makeProgress(quiet: output.quiet))
             print("wrote \(out): \(plan.target.patternString) (\(plan.target.numLayers) layers), \(grouped(plan.target.parameterCount)) parameters " +
                   "(source \(grouped(plan.source.parameterCount))), \(shards.shards.count) weight file(s), \(gib(shards.totalBytes))")
         }
@@ -183,20 +179,6 @@ struct Prune: ParsableCommand {
         lines.append("dry run: nothing written to \(out)")
         return lines.joined(separator: "\n")
     }
-
-    private func dryRunJSON(_ p: Exporter.Plan, plan: PruningPlan) -> JSONValue {
-        .object([
-            ("target", Exporter.summary(p.target)),
-            ("parameters", .object([("source", .int(p.sourceParameters)), ("target", .int(p.targetParameters))])),
-            ("tensors", .array(p.tensors.map { r in
-                .object([("name", .string(r.name)), ("source", .string(r.sourceName)),
-                         ("source_shape", .array(r.sourceShape.map { .int($0) })), ("shape", .array(r.targetShape.map { .int($0) })),
-                         ("dtype", .string(r.dtype.rawValue))])
-            })),
-            ("shards", p.shards.json),
-            ("kept", plan.keptJSON),
-        ])
-    }
 }
 
 /// `--trial`: a trial number or `best`.
@@ -212,7 +194,7 @@ enum TrialSelector: ExpressibleByArgument, Equatable {
 /// The architecture of a study's trial, the score set the study pruned with, its calibration fingerprint and the
 /// recipe record for pruning.json — read from the store alone (nothing re-parsed, tokenized or recomputed).
 func trialArchitecture(folder: ModelFolder, studyName: String, trial: TrialSelector, store: any StudyStore)
-    throws -> (Architecture, ImportanceScores, String, [(String, JSONValue)])
+    throws -> (Architecture, ImportanceScores, String, PruningManifest.Recipe)
 {
     let study = try store.study(named: studyName)
     let record: TrialRecord
@@ -237,20 +219,16 @@ func trialArchitecture(folder: ModelFolder, studyName: String, trial: TrialSelec
     guard let scores = try store.scores(key) else {
         throw PruneError.needsScores("the score set of study '\(studyName)' (checkpoint \(key.checkpointFingerprint.prefix(12))…, calibration \(key.calibrationFingerprint.prefix(12))…, options \(key.optionsKey)) is not in \(store.location); copy it with `prunekit db copy` or run `prunekit search` again")
     }
-    return (record.architecture, scores.scores, key.calibrationFingerprint, trialRecipe(record, study: study, name: studyName))
+    return (record.architecture, scores.scores, key.calibrationFingerprint, trialRecipe(record, study: study, name: studyName, sourceLayers: folder.config.numLayers))
 }
 
 /// The `recipe` record of pruning.json for a study's trial.
-func trialRecipe(_ record: TrialRecord, study: StudyRecord, name studyName: String) -> [(String, JSONValue)] {
-    return [
-        ("target", record.json.objectValue.map { o in .object(o.filter { ["num_layers", "hidden_size", "ffn_hidden_size", "mamba_num_heads", "mamba_head_dim", "num_attention_heads", "pattern", "kept_layers"].contains($0.0) }) } ?? .null),
-        ("keep_sets", .string("importance")), ("study", .string(studyName)), ("trial", .int(record.number)),
-        ("trial_metrics", .object([("kl", record.kl.map { .double($0) } ?? .null), ("mse", record.mse.map { .double($0) } ?? .null),
-                                   ("loss", record.loss.map { .double($0) } ?? .null),
-                                   ("predicted_tokens_per_second", .double(record.tokensPerSecond)),
-                                   ("memory_bytes", .int(record.memoryBytes)), ("budget_bytes", .int(record.budgetBytes))])),
-        ("recipe_yaml", .string(study.recipeYAML)),
-    ]
+func trialRecipe(_ record: TrialRecord, study: StudyRecord, name studyName: String, sourceLayers: Int) -> PruningManifest.Recipe {
+    PruningManifest.Recipe(target: record.architecture.target(sourceLayers: sourceLayers), keepSets: "importance", study: studyName,
+                           trial: record.number,
+                           trialMetrics: .init(kl: record.kl, mse: record.mse, loss: record.loss, predictedTokensPerSecond: record.tokensPerSecond,
+                                               memoryBytes: record.memoryBytes, budgetBytes: record.budgetBytes),
+                           recipeYAML: study.recipeYAML)
 }
 
 /// Importance scores for `prune`: from `--scores FILE.json`, or from the store in `--db` for `--data`
@@ -282,7 +260,7 @@ func obtainScores(folder: ModelFolder, options: Prune, compute: Bool = true) thr
         return (try Importance.stored(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts, store: store), set.fingerprint)
     }
     let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: options.numLayers == nil ? full : opts,
-                                              store: store!, progress: makeProgress(quiet: options.quiet)?.callback(units: scoreProgressUnits))
+                                              store: store!, progress: makeProgress(quiet: options.output.quiet)?.callback(units: scoreProgressUnits))
     if !result.reused { note(String(format: "importance scores computed in %.1f s and stored in %@", result.seconds, store!.location.description)) }
     return (result.scores, set.fingerprint)
 }

@@ -47,11 +47,8 @@ struct Score: ParsableCommand {
     @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
     var weightCacheGiB: Double = 4
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
-    @Flag(help: "No progress on stderr (a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
-    var quiet = false
 
     @Flag(help: "Register a distributed scoring job (its units) in the store, print its id, compute nothing; `prunekit worker` processes compute it.")
     var submit = false
@@ -125,16 +122,16 @@ struct Score: ParsableCommand {
             if try distributed(folder: folder, set: set, options: opts, store: store) { return }
             let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, store: store,
                                                       cacheBudgetBytes: try weightCacheBytes(weightCacheGiB),
-                                                      progress: makeProgress(quiet: quiet)?.callback(units: scoreProgressUnits))
+                                                      progress: makeProgress(quiet: output.quiet)?.callback(units: scoreProgressUnits))
             let s = result.scores
-            switch format {
+            switch output.format {
             case .json:
                 var o = s.json.objectValue!
                 o.insert(contentsOf: [("model", .string(model)), ("checkpoint_fingerprint", .string(folder.fingerprint)),
                                       ("calibration_fingerprint", .string(set.fingerprint)), ("samples", .int(set.samples.count)),
                                       ("tokens", .int(set.tokenCount)), ("reused", .bool(result.reused)),
                                       ("seconds", .double(result.seconds)), ("db", .string(store.location.description))], at: 0)
-                printJSON(.object(o))
+                try printJSON(.object(o))
             case .table:
                 print(result.reused ? "scores reused from \(store.location)" : String(format: "scores computed in %.2f s, stored in %@", result.seconds, store.location.description))
                 print("calibration  \(set.samples.count) samples, \(grouped(set.tokenCount)) tokens, fingerprint \(set.fingerprint.prefix(16))…")

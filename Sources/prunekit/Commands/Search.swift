@@ -32,11 +32,8 @@ struct Search: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Print the plan (candidates, memory, throughput, the K picked); read no weights, write nothing.")
     var dryRun = false
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
-    @Flag(help: "No progress or log lines on stderr (progress: a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
-    var quiet = false
 
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Evaluate the top K candidates per stage (default: the recipe's top_k); raising it on an existing study adds the next candidates as trials.")
     var topK: Int?
@@ -70,8 +67,8 @@ struct Search: ParsableCommand {
                     store = try openStore(db: db, mode: .readOnly)
                 }
                 let plan = try ArchitectureSearch.dryRun(recipe: r, store: store, studyName: study)
-                switch format {
-                case .json: printJSON(SearchOutput.planJSON(plan, recipe: r))
+                switch output.format {
+                case .json: try printJSON(SearchPlanOutput(plan, recipe: r))
                 case .table: print(SearchOutput.planTable(plan, recipe: r))
                 }
                 return
@@ -80,12 +77,12 @@ struct Search: ParsableCommand {
             o.topK = topK
             o.maxTrials = maxTrials; o.staleAfter = staleAfter; o.retryFailed = retryFailed
             o.cacheBudgetBytes = try weightCacheBytes(weightCacheGiB)
-            o.progress = makeProgress(quiet: quiet)
-            if !quiet { o.log = { note($0) } }
+            o.progress = makeProgress(quiet: output.quiet)
+            if !output.quiet { o.log = { note($0) } }
             let out = try ArchitectureSearch.run(recipe: r, options: o)
-            switch format {
+            switch output.format {
             case .json:
-                printJSON(.object([
+                try printJSON(.object([
                     ("study", out.study.json), ("finished", .bool(out.finished)), ("evaluated_here", .int(out.evaluatedHere)),
                     ("worker", .string(o.worker.id)), ("scores_reused", .bool(out.scoresReused)),
                     ("score_seconds", .double(out.scoreSeconds)), ("full_model_seconds", .double(out.fullModelSeconds)),
@@ -112,43 +109,10 @@ struct Search: ParsableCommand {
 
 /// Text and JSON renderings of a search plan.
 enum SearchOutput {
-    static func mix(_ pattern: String) -> String {
-        "\(pattern.filter { $0 == "M" }.count) M / \(pattern.filter { $0 == "*" }.count) * / \(pattern.filter { $0 == "-" }.count) -"
-    }
+    static func mix(_ pattern: String) -> String { layerMix(pattern) }
 
     static func rejectionText(_ r: [SearchError.Rejection]) -> String {
         r.isEmpty ? "" : "; rejected by " + r.map { "\($0.constraint) \($0.count)" }.joined(separator: ", ")
-    }
-
-    static func candidateJSON(_ c: Candidate, picked: Bool) -> JSONValue {
-        let a = c.architecture, r = c.cost
-        return .object([
-            ("num_layers", .int(a.numLayers)), ("hidden_size", .int(a.hiddenSize)), ("ffn_hidden_size", .int(a.ffnHiddenSize)),
-            ("mamba_num_heads", .int(a.mambaNumHeads)), ("mamba_head_dim", .int(a.mambaHeadDim)),
-            ("num_attention_heads", .int(a.numAttentionHeads)), ("pattern", .string(c.pattern)), ("layer_mix", .string(mix(c.pattern))),
-            ("architecture_hash", .string(a.hash)), ("kept_layers", a.keptLayers.map { .array($0.map { .int($0) }) } ?? .null), ("params", .int(r.parameters)), ("memory_bytes", .int(r.memoryBytes)),
-            ("memory_gib", .double(GiB.of(r.memoryBytes))), ("slack_bytes", .int(r.slackBytes)), ("fits", .bool(r.fits)),
-            ("max_batch", .int(r.maxBatch)), ("tokens_per_second", .double(r.outputTokensPerSecond)),
-            ("feasible", .bool(c.isFeasible)), ("rejected_by", c.rejection.map { .string($0.constraint) } ?? .null),
-            ("reason", c.rejection.map { .string($0.reason) } ?? .null), ("picked", .bool(picked)),
-        ])
-    }
-
-    static func planJSON(_ p: SearchPlan, recipe: Recipe) -> JSONValue {
-        let picked = Set(p.picked)
-        return .object([
-            ("recipe", recipe.json), ("recipe_path", .string(recipe.path)), ("source_params", .int(p.source.parameterCount)),
-            ("source_pattern", .string(p.source.patternString)), ("budget_bytes", .int(p.budgetBytes)),
-            ("depth", .string(p.depthSource.description)), ("notes", .array(recipe.notes.map { .string($0) })),
-            ("enumerated", .int(p.candidates.count)), ("feasible", .int(p.feasible.count)),
-            ("rejections", .object(p.rejections.map { ($0.constraint, .int($0.count)) })),
-            ("strategy", .string(recipe.strategy.rawValue)),
-            ("picked", .array(p.picked.map { candidateJSON(p.candidates[$0], picked: true) })),
-            ("depth_probes", .array(p.depthProbes.map { candidateJSON($0, picked: true) })),
-            ("picked_per_depth", .object(p.pickedPerDepth.keys.sorted().map { n in
-                (String(n), .array(p.pickedPerDepth[n]!.map { candidateJSON(p.candidates[$0], picked: true) })) })),
-            ("candidates", .array(p.candidates.enumerated().map { candidateJSON($0.element, picked: picked.contains($0.offset)) })),
-        ])
     }
 
     /// - Parameter mib: memory columns in MiB (budgets under 1 GiB, e.g. the bundled tiny model) instead of GiB.
@@ -209,3 +173,4 @@ func renderTable(header: [String], rows: [[String]]) -> String {
     }
     return ([line(header)] + rows.map(line)).joined(separator: "\n")
 }
+

@@ -10,17 +10,16 @@ struct Studies: ParsableCommand {
     @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
     var db: String?
 
-    @Option(help: "Output format: table, json or csv.")
-    var format: TableFormat = .table
+    @OptionGroup var output: TableFormatOptions
 
     func run() throws {
         try runReportingErrors {
             let store = try openStore(db: db, mode: .readOnly)
             let studies = try store.listStudies()
             let best = try studies.map { try store.bestTrial(study: $0) }
-            switch format {
+            switch output.format {
             case .json:
-                printJSON(.array(zip(studies, best).map { s, b in
+                try printJSON(.array(zip(studies, best).map { s, b in
                     var o = s.json.objectValue!
                     o.append(("best_trial", b.map(\.json) ?? .null))
                     return .object(o)

@@ -7,6 +7,26 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
+/// `--format table|json`, for commands that print a result and show no progress.
+struct FormatOptions: ParsableArguments {
+    @Option(help: "Output format: table or json (json: snake_case keys, non-finite numbers as null; formats.md §7).")
+    var format: OutputFormat = .table
+}
+
+/// `--format table|json|csv`, for commands that list rows (studies, leaderboards).
+struct TableFormatOptions: ParsableArguments {
+    @Option(help: "Output format: table, json or csv (json: snake_case keys, non-finite numbers as null; formats.md §7).")
+    var format: TableFormat = .table
+}
+
+/// `--format table|json` and `--quiet`, for commands that show progress on stderr while they work.
+struct OutputOptions: ParsableArguments {
+    @OptionGroup var formatOptions: FormatOptions
+    @Flag(help: "No progress or log lines on stderr (progress: a bar on a terminal, otherwise a line every PRUNEKIT_PROGRESS_INTERVAL seconds, default 10).")
+    var quiet = false
+    var format: OutputFormat { formatOptions.format }
+}
+
 /// Runs a subcommand body, printing errors as `error: …` on stderr with a distinct exit code.
 func runReportingErrors(_ body: () throws -> Void) throws {
     do {
@@ -59,8 +79,10 @@ struct LayerList: ExpressibleByArgument, Equatable {
     }
 }
 
-func printJSON(_ v: JSONValue) {
-    print(JSONWriter(indent: 2).string(v))
+/// Prints `v` as `--format json` output: ``PruneKitJSON`` (sorted keys, indented, non-finite numbers as null).
+/// - Throws: `EncodingError` for a non-finite number a type did not mark ``FiniteOrNull``.
+func printJSON<T: Encodable>(_ v: T) throws {
+    print(try PruneKitJSON.string(v, pretty: true))
 }
 
 /// Bytes in GiB, MiB, KiB or B (``byteString(_:)``).
@@ -168,4 +190,9 @@ func isIDsFile(_ path: String) -> Bool {
     let head = String(decoding: bytes, as: UTF8.self)
     guard let first = head.split(separator: "\n").first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else { return false }
     return first.contains("\"input_ids\"") && !first.contains("\"text\"")
+}
+
+/// ``printJSON(_:)`` for a ``JSONValue`` tree (object keys sorted by the shared encoder).
+func printJSON(_ v: JSONValue) throws {
+    print(try PruneKitJSON.string(v, pretty: true))
 }

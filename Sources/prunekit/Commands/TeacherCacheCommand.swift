@@ -54,11 +54,8 @@ struct TeacherCacheCommand: ParsableCommand {
     @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
     var weightCacheGiB: Double = 4
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
-    @Flag(help: "No progress bar.")
-    var quiet = false
 
     func validate() throws {
         if topK <= 0 { throw ValidationError("--top-k must be > 0, got \(topK)") }
@@ -80,15 +77,15 @@ struct TeacherCacheCommand: ParsableCommand {
             let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
             net.dtFloor = !noDtFloor
             let options = TeacherCacheOptions(topK: topK, temperature: temperature, logprobDType: logprobDType.dtype, samplesPerShard: samplesPerShard)
-            let report = makeProgress(quiet: quiet)?.callback(unit: "samples")
+            let report = makeProgress(quiet: output.quiet)?.callback(unit: "samples")
             let s = try TeacherCache.write(model: net, identity: identity, set: set, options: options, outDir: out, force: force) { done, total in
                 report?("teacher-cache", done, total)
             }
             let peak = peakResidentBytes()
             let fullLogitBytes = 4 * folder.config.vocabSize
-            switch format {
+            switch output.format {
             case .json:
-                printJSON(.object([("out", .string(out)), ("teacher", .string(teacher)), ("teacher_fingerprint", .string(identity.teacherFingerprint)),
+                try printJSON(.object([("out", .string(out)), ("teacher", .string(teacher)), ("teacher_fingerprint", .string(identity.teacherFingerprint)),
                                    ("samples", .int(s.samples)), ("seq_len", .int(set.samples[0].count)), ("tokens", .int(s.tokens)),
                                    ("top_k", .int(topK)), ("temperature", .double(temperature)), ("logprob_dtype", .string(options.logprobDType.rawValue)),
                                    ("shards", .int(s.shards)), ("kept_shards", .int(s.keptShards)), ("written_shards", .int(s.writtenShards)),

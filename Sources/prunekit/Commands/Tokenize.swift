@@ -18,8 +18,7 @@ struct Tokenize: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: FormatOptions
 
     @Option(help: "Also write the sequences to this file as JSONL, one {\"input_ids\": […]} per line (usable as --data; written under a temporary name and renamed when complete).")
     var out: String?
@@ -35,9 +34,9 @@ struct Tokenize: ParsableCommand {
             if dataOptions.skip > 0 { set.samples.removeFirst(min(dataOptions.skip, set.samples.count)) }
             guard !set.samples.isEmpty else { throw DataError.invalidCount(option: "skip (no sequence left after skipping)", value: dataOptions.skip) }
             if let out { try writeIDs(set, to: out) }
-            switch format {
+            switch output.format {
             case .json:
-                printJSON(.object([
+                try printJSON(.object([
                     ("samples", .array(set.samples.map { .array($0.map { JSONValue.int($0) }) })),
                     ("fingerprint", .string(set.fingerprint)),
                     ("tokens", .int(set.tokenCount)),
