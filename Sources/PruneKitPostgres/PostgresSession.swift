@@ -82,14 +82,29 @@ public final class PostgresSession: @unchecked Sendable {
         /// Runs a statement and returns its rows.
         @discardableResult
         public func query(_ q: PostgresQuery) throws -> [PostgresRandomAccessRow] {
-            try connection.query(q, logger: logger).wait().rows.map { $0.makeRandomAccess() }
+            try PostgresSession.wait(connection.query(q, logger: logger), on: connection).rows.map { $0.makeRandomAccess() }
         }
 
         /// Runs a statement and returns the number of rows it inserted, updated or deleted.
         @discardableResult
         public func execute(_ q: PostgresQuery) throws -> Int {
-            try connection.query(q, logger: logger).wait().metadata.rows ?? 0
+            try PostgresSession.wait(connection.query(q, logger: logger), on: connection).metadata.rows ?? 0
         }
+    }
+
+    /// The connection closed while a request on it was awaited (retried like any connection loss).
+    struct ClosedWhileWaiting: Error {}
+
+    /// Waits for `future`, a request on `connection`, or fails with ``ClosedWhileWaiting`` as soon as the
+    /// connection's channel closes. postgres-nio can leave a query sent while the server shuts down pending
+    /// forever after the channel has closed (seen on a server restart: the worker waited with no socket left);
+    /// racing the request with the channel's close future turns that into a retried connection loss.
+    static func wait<T: Sendable>(_ future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        let promise = future.eventLoop.makePromise(of: T.self)
+        future.whenComplete { promise.completeWith($0) }
+        // Both callbacks run on event loops; a promise completed twice keeps its first result (NIO ignores the second).
+        connection.closeFuture.hop(to: future.eventLoop).whenComplete { _ in promise.fail(ClosedWhileWaiting()) }
+        return try promise.futureResult.wait()
     }
 
     // MARK: - Connection and retries
@@ -105,7 +120,7 @@ public final class PostgresSession: @unchecked Sendable {
                     connection = try Self.connect(url, logger: logger)
                 }
                 return try op(connection!)
-            } catch let e where e is PSQLError || e is PostgresTransactionError {
+            } catch let e where e is PSQLError || e is PostgresTransactionError || e is ClosedWhileWaiting {
                 let f = Self.classify(e, url: url)
                 if f.broken {
                     if let c = connection { try? c.close().wait() }
@@ -149,6 +164,7 @@ public final class PostgresSession: @unchecked Sendable {
         if let t = error as? PostgresTransactionError {
             return classify(t.closureError ?? t.commitError ?? t.beginError ?? t.rollbackError ?? error, url: url)
         }
+        if error is ClosedWhileWaiting { return (.connectionLostNow(u, "the connection closed while a request was pending"), true, true) }
         guard let e = error as? PSQLError else {
             if error is NIOSSLError { return (.tls(url: u, message: "\(error)"), false, true) }
             return (.server(url: u, sqlState: "-", message: "\(error)"), false, true)
