@@ -35,8 +35,7 @@ struct Worker: ParsableCommand {
     @Option(name: .customLong("lease-seconds"), help: "Lease of a claimed unit, renewed every sixth of it (default 120).")
     var leaseSeconds: Double = 120
 
-    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
-    var weightCacheGiB: Double = 4
+    @OptionGroup var memory: EngineMemoryOptions
 
     @Flag(name: .customLong("dry-run"), help: "Check the command line, print what the worker would do, open nothing.")
     var dryRun = false
@@ -72,7 +71,7 @@ struct Worker: ParsableCommand {
             let spec = try queue.spec(job: jobID)
             try ScoringWorker.verify(spec, modelFingerprint: folder.fingerprint, modelPath: folder.path,
                                      calibrationFingerprint: set.fingerprint, dataPath: dataOptions.data)
-            let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
+            let net = try memory.model(folder)
             let me = WorkerIdentity.current()
             let worker = ScoringWorker(queue: queue, runner: ScoringUnitRunner(model: net, set: set, options: spec.options), id: "\(me.host):\(me.pid)")
             worker.leaseSeconds = leaseSeconds
