@@ -9,6 +9,7 @@ let sections: [(String, () throws -> Void)] = [
     ("forward", benchForward),
     ("nano12b", benchNano12B),
     ("ranking", benchRanking),
+    ("panels", benchPanels),
     ("compare", benchCompare),
     ("export", benchExport),
     ("teacher-cache", benchTeacherCache),
