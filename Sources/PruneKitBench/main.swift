@@ -10,6 +10,7 @@ let sections: [(String, () throws -> Void)] = [
     ("nano12b", benchNano12B),
     ("ranking", benchRanking),
     ("panels", benchPanels),
+    ("score12b", benchScore12B),
     ("compare", benchCompare),
     ("export", benchExport),
     ("teacher-cache", benchTeacherCache),
