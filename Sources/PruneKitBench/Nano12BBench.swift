@@ -103,6 +103,12 @@ func benchRanking() throws {
     let gramFlops = layerFlops + Double(S) * 2 * Double(T * H * H)
     let logitFlops = layerFlops + Double(S) * 2 * Double(T * H * V)
 
+    // The sgemm peak of this process, measured before and after the rounds (the larger counts): one measurement
+    // taken while other processes load the shared cores understates it.
+    func peakNow() -> Double {
+        max(sgemmPeak(rows: T, inner: H, cols: cfg.ffnHiddenSize, repeats: 3), sgemmPeak(rows: S * T, inner: H, cols: 4096, repeats: 3))
+    }
+    let peakBefore = peakNow()
     _ = resetPeakRSS()
     let sampler = RSSSampler()
     sampler.start()
@@ -121,8 +127,7 @@ func benchRanking() throws {
     linearPanelBytes = saved
     precondition(fast.layerEvaluations == twin.layerEvaluations)
 
-    let peakRate = max(sgemmPeak(rows: T, inner: H, cols: cfg.ffnHiddenSize, repeats: 2),
-                       sgemmPeak(rows: S * T, inner: H, cols: 4096, repeats: 2))
+    let peakRate = max(peakBefore, peakNow())
     let gb = { (b: Int) in String(format: "%.2f GB", Double(b) / 1e9) }
     print("  8 layers \(cfg.patternString) at 12B widths, T = \(T), 1 sample, bf16 streamed; \(fast.layerEvaluations) layer evaluations per round")
     print(String(format: "  one round: layer-major + Gram MSE %.1f s vs candidate-major, whole-layer widening, logits MSE %.1f s → %.2f× faster",

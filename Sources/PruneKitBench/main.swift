@@ -9,6 +9,8 @@ let sections: [(String, () throws -> Void)] = [
     ("forward", benchForward),
     ("nano12b", benchNano12B),
     ("ranking", benchRanking),
+    ("panels", benchPanels),
+    ("score12b", benchScore12B),
     ("compare", benchCompare),
     ("export", benchExport),
     ("teacher-cache", benchTeacherCache),

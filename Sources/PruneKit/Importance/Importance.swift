@@ -33,7 +33,7 @@ public enum Importance {
     ///   stored row they are (what a study records).
     /// - Throws: ``StoreError`` for database problems, and whatever ``compute(model:set:options:progress:)`` throws.
     public static func loadOrCompute(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions, store: any StudyStore,
-                                     cacheBudgetBytes: Int = 4 << 30,
+                                     cacheBudgetBytes: Int = 4 << 30, batchBudgetBytes: Int = NemotronHModel.defaultBatchBudgetBytes,
                                      progress: ((String, Int, Int) -> Void)? = nil) throws -> (scores: ImportanceScores, reused: Bool, seconds: Double, key: ScoreKey) {
         guard !calibration.samples.isEmpty else { throw ImportanceError.emptyCalibration }
         let fp = folder.fingerprint
@@ -41,7 +41,7 @@ public enum Importance {
             let key = ScoreKey(checkpointFingerprint: fp, calibrationFingerprint: calibration.fingerprint, optionsKey: k)
             if let s = try store.scores(key) { return (s.scores, true, 0, key) }
         }
-        let model = try NemotronHModel(source: folder, cacheBudgetBytes: cacheBudgetBytes)
+        let model = try NemotronHModel(source: folder, cacheBudgetBytes: cacheBudgetBytes, batchBudgetBytes: batchBudgetBytes)
         let start = Date()
         let scores = try compute(model: model, set: calibration, options: options, progress: progress)
         let secs = Date().timeIntervalSince(start)

@@ -50,9 +50,11 @@ public struct LinearWeight: @unchecked Sendable {
     public var bytesFP32: Int { outFeatures * inFeatures * 4 }
 }
 
-/// Bytes of the fp32 panel a streamed weight is widened into (cache-sized: one panel stays in L2/L3 while
-/// sgemm packs it).
-public nonisolated(unsafe) var linearPanelBytes = 4 << 20
+/// Bytes of the fp32 panel a streamed weight is widened into. Widening itself is cheap (≈ 1–3 % of the product
+/// at T = 512); what a panel costs is the split of one product into several narrower sgemm calls, each packing
+/// all of x again. Measured at the 12B widths, T = 512 (`PruneKitBench panels`): 16 MiB panels (819 rows at
+/// H = 5120) split up_proj and lm_head with the least loss of 4, 16 and 64 MiB.
+public nonisolated(unsafe) var linearPanelBytes = 16 << 20
 /// Fewest weight rows per panel (sgemm's N): narrower products run well below peak, so wide inputs
 /// (down_proj's 20,480 columns) get panels above ``linearPanelBytes``.
 public nonisolated(unsafe) var linearPanelMinRows = 128

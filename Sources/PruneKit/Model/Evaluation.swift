@@ -12,6 +12,9 @@ public struct EvalMetrics: Sendable {
     public var seconds: Double
     /// Each sample's mean next-token loss, nats per predicted token, in set order.
     public var sampleLosses: [Double] = []
+    /// Batches the samples ran in (``NemotronHModel/batches(_:logits:extraFloatsPerRow:)``, sized to the
+    /// activation budget).
+    public var batches = 1
     /// Standard error of the mean of ``sampleLosses`` (sample standard deviation / √N; nil for N < 2): the
     /// spread to compare two models on the same set with.
     public var lossStandardError: Double? { standardError(sampleLosses) }
@@ -21,7 +24,7 @@ public struct EvalMetrics: Sendable {
     public var json: JSONValue {
         .object([("loss", .double(loss)), ("perplexity", .double(perplexity)), ("predicted_tokens", .int(predictedTokens)),
                  ("tokens", .int(tokens)), ("seconds", .double(seconds)), ("tokens_per_second", .double(tokensPerSecond)),
-                 ("loss_standard_error", lossStandardError.map { .double($0) } ?? .null),
+                 ("loss_standard_error", lossStandardError.map { .double($0) } ?? .null), ("batches", .int(batches)),
                  ("sample_losses", .array(sampleLosses.map { .double($0) }))])
     }
 }
@@ -101,7 +104,8 @@ extension NemotronHModel {
         for (b, ids) in set.samples.enumerated() where ids.count < 2 {
             throw ModelError.emptyInput("sample \(b) has \(ids.count) token(s); a next-token loss needs at least 2 (use --seq-len ≥ 2)")
         }
-        for range in batches(set.samples.map(\.count), logits: true) {
+        let ranges = batches(set.samples.map(\.count), logits: true)
+        for range in ranges {
             let batch = Array(set.samples[range])
             let logits = try forward(batch: batch, layers: layers, firstSample: range.lowerBound)
             var row = 0
@@ -120,6 +124,6 @@ extension NemotronHModel {
             }
         }
         return EvalMetrics(loss: predicted > 0 ? nll / Double(predicted) : .nan, predictedTokens: predicted, tokens: tokens,
-                           seconds: Date().timeIntervalSince(start), sampleLosses: sampleLosses)
+                           seconds: Date().timeIntervalSince(start), sampleLosses: sampleLosses, batches: ranges.count)
     }
 }

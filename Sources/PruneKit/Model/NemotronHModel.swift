@@ -40,8 +40,16 @@ public final class NemotronHModel: @unchecked Sendable {
     /// Bytes of widened Float32 weights kept between uses.
     public let cacheBudgetBytes: Int
     /// Bytes of activations (scratch of one layer and logits) a batch of sequences may use; batched
-    /// callers (``evaluate(_:layers:onLogits:)``, scoring, layer-major ranking) size their batches to it.
-    public var batchBudgetBytes = 1 << 30
+    /// callers (``evaluate(_:set:layers:progress:phase:onLogits:)``, scoring, candidate evaluation, the
+    /// layer-major ranking's candidate chunks) size their batches to it. A single sequence larger than the
+    /// budget still runs (alone). The command line's `--memory-gib`.
+    public var batchBudgetBytes: Int
+    /// The default activation budget, 4 GiB: at the 12B widths one sequence of T = 4096 tokens needs 2.9 GiB
+    /// with its logits (0.93 GiB without: a Mamba layer's 60,672 floats per row), so eval runs one such sequence
+    /// per batch and a ranking round stacks 4 candidates per product; with the round's 5.3 GB of hidden states
+    /// (62 layers) and the 0.1 GB Gram matrix, `score` needs ≈ 10 GB of anonymous memory on a 24 GiB machine,
+    /// the rest left to the mapped bf16 weight pages.
+    public static let defaultBatchBudgetBytes = 4 << 30
     /// Layer evaluations performed (one per layer and sequence), for reporting.
     public private(set) var layerEvaluations = 0
 
@@ -54,11 +62,14 @@ public final class NemotronHModel: @unchecked Sendable {
     var gramCache: FloatBuffer?
     let lock = NSLock()
 
-    /// - Parameter cacheBudgetBytes: bytes of fp32 weights to keep widened (default 4 GiB; 0 streams everything).
-    public init(source: WeightSource, cacheBudgetBytes: Int = 4 << 30) throws {
+    /// - Parameters:
+    ///   - cacheBudgetBytes: bytes of fp32 weights to keep widened (default 4 GiB; 0 streams everything).
+    ///   - batchBudgetBytes: bytes of activations per batch (``batchBudgetBytes``; default ``defaultBatchBudgetBytes``).
+    public init(source: WeightSource, cacheBudgetBytes: Int = 4 << 30, batchBudgetBytes: Int = NemotronHModel.defaultBatchBudgetBytes) throws {
         self.config = source.config
         self.source = source
         self.cacheBudgetBytes = cacheBudgetBytes
+        self.batchBudgetBytes = max(1, batchBudgetBytes)
         normF = FloatBuffer(try source.floats("backbone.norm_f.weight"))
         let V = config.vocabSize, H = config.hiddenSize
         let lmBytes = V * H * 4

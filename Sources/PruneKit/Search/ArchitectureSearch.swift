@@ -16,6 +16,8 @@ public struct SearchRunOptions {
     public var worker: WorkerIdentity = .current()
     /// Bytes of widened fp32 weights each model keeps in memory.
     public var cacheBudgetBytes: Int = 4 << 30
+    /// Bytes of activations per batch of each model (``NemotronHModel/batchBudgetBytes``).
+    public var batchBudgetBytes: Int = NemotronHModel.defaultBatchBudgetBytes
     /// Progress of the long steps: importance scoring ("score:width", "score:layers"), the full model's
     /// held-out forward ("full model") and the trials ("trials").
     public var progress: ProgressReporter?
@@ -169,7 +171,7 @@ public enum ArchitectureSearch {
         let opts = scoreOptions(recipe: recipe, source: source)
         let progress = options.progress
         let scored = try Importance.loadOrCompute(folder: folder, calibration: calibration, options: opts, store: store,
-                                                  cacheBudgetBytes: options.cacheBudgetBytes,
+                                                  cacheBudgetBytes: options.cacheBudgetBytes, batchBudgetBytes: options.batchBudgetBytes,
                                                   progress: progress?.callback(prefix: "score:", units: ["layers": "sample-rounds"]))
         let scores = scored.scores
         let plan = try SearchPlan(recipe: recipe, source: source, depth: .ranking(scores.layerRanking?.removalOrder ?? []))
@@ -186,7 +188,8 @@ public enum ArchitectureSearch {
         // The full model's held-out logits (the teacher side of every candidate's KL): computed once per study and
         // stored with it, so resumes and other workers reuse them.
         let stored = try CandidateEvaluator.storedFullModel(store: store, study: study, heldout: heldout, vocab: source.vocabSize)
-        let evaluator = try CandidateEvaluator(base: folder, heldout: heldout, cacheBudgetBytes: options.cacheBudgetBytes, progress: progress,
+        let evaluator = try CandidateEvaluator(base: folder, heldout: heldout, cacheBudgetBytes: options.cacheBudgetBytes,
+                                               batchBudgetBytes: options.batchBudgetBytes, progress: progress,
                                                fullModel: stored)
         if stored == nil {
             try evaluator.storeFullModel(store: store, study: study.id)

@@ -26,6 +26,8 @@ public final class CandidateEvaluator: @unchecked Sendable {
     public let base: WeightSource
     public let heldout: CalibrationSet
     public let cacheBudgetBytes: Int
+    /// Bytes of activations per batch (``NemotronHModel/batchBudgetBytes``).
+    public let batchBudgetBytes: Int
     public let dtFloor: Bool
     private let fullModel: NemotronHModel
     private var fullLogits: [[Float]]?
@@ -38,11 +40,13 @@ public final class CandidateEvaluator: @unchecked Sendable {
     /// - Throws: ``ModelError`` for an empty set or bad ids.
     /// - Parameter fullModel: the full model's held-out logits and loss from an earlier run (``storedFullModel(store:study:heldout:vocab:)``):
     ///   the full model's forward is then skipped.
-    public init(base: WeightSource, heldout: CalibrationSet, cacheBudgetBytes: Int = 4 << 30, logitBudgetBytes: Int = 2 << 30,
+    public init(base: WeightSource, heldout: CalibrationSet, cacheBudgetBytes: Int = 4 << 30, batchBudgetBytes: Int = NemotronHModel.defaultBatchBudgetBytes,
+                logitBudgetBytes: Int = 2 << 30,
                 dtFloor: Bool = true, progress: ProgressReporter? = nil, fullModel stored: FullModelOutput? = nil) throws {
         guard !heldout.samples.isEmpty else { throw ModelError.emptyInput("the held-out set has no samples") }
         self.base = base; self.heldout = heldout; self.cacheBudgetBytes = cacheBudgetBytes; self.dtFloor = dtFloor
-        fullModel = try NemotronHModel(source: base, cacheBudgetBytes: cacheBudgetBytes)
+        self.batchBudgetBytes = batchBudgetBytes
+        fullModel = try NemotronHModel(source: base, cacheBudgetBytes: cacheBudgetBytes, batchBudgetBytes: batchBudgetBytes)
         fullModel.dtFloor = dtFloor
         if let stored {
             fullLogits = stored.logits
@@ -122,7 +126,8 @@ public final class CandidateEvaluator: @unchecked Sendable {
     /// - Parameter onSample: called after each held-out sample (e.g. to beat a heartbeat).
     public func evaluate(plan: PruningPlan, onSample: (() -> Void)? = nil) throws -> CandidateMetrics {
         let start = Date()
-        let model = try NemotronHModel(source: SlicedWeights(base: base, plan: plan), cacheBudgetBytes: cacheBudgetBytes)
+        let model = try NemotronHModel(source: SlicedWeights(base: base, plan: plan), cacheBudgetBytes: cacheBudgetBytes,
+                                       batchBudgetBytes: batchBudgetBytes)
         model.dtFloor = dtFloor
         let V = base.config.vocabSize
         var cmp = LogitComparison()

@@ -6,8 +6,8 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mean next-token loss, perplexity and throughput of a model on a data set (CPU, fp32).",
         discussion: """
-        Consecutive samples are stacked into batches (one matrix product per weight and batch, within a 1 GiB \
-        activation budget); the loss equals running each sample alone. With {"input_ids"} JSONL the samples are used exactly as given. \
+        Consecutive samples are stacked into batches (one matrix product per weight and batch, within the \
+        --memory-gib activation budget); the loss equals running each sample alone. With {"input_ids"} JSONL the samples are used exactly as given. \
         --logits-out writes the logits [N, T, V] as F32 safetensors (tensor `logits`, plus `input_ids` [N, T] I32); \
         all samples must then have the same length.
         """
@@ -26,11 +26,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Reference model folder (e.g. the unpruned source): also report the KL divergence KL(reference ‖ model) and the logit MSE, per token.")
     var reference: String?
 
-    @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min (NVIDIA/vLLM/Megatron behaviour).")
-    var noDtFloor = false
-
-    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
-    var weightCacheGiB: Double = 4
+    @OptionGroup var engine: EngineOptions
 
     @Flag(help: "Replace an existing --logits-out file.")
     var force = false
@@ -43,8 +39,7 @@ struct Eval: ParsableCommand {
         try runReportingErrors {
             let folder = try ModelFolder(path: model)
             let set = try dataOptions.load(modelDir: model, vocabSize: folder.config.vocabSize)
-            let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
-            net.dtFloor = !noDtFloor
+            let net = try engine.model(folder)
             var T = 0
             var writer: SafetensorsStreamWriter?
             let partial = logitsOut.map { path -> String in
@@ -74,8 +69,7 @@ struct Eval: ParsableCommand {
                 guard rf.config.vocabSize == folder.config.vocabSize else {
                     throw ModelError.emptyInput("--reference \(reference) has vocab_size \(rf.config.vocabSize) but the model has \(folder.config.vocabSize)")
                 }
-                refModel = try NemotronHModel(source: rf, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
-                refModel!.dtFloor = !noDtFloor
+                refModel = try engine.model(rf)
             }
             var kl = 0.0, mse = 0.0
             var sampleKL = [Double]()
@@ -110,7 +104,8 @@ struct Eval: ParsableCommand {
                 o.insert(("model", .string(model)), at: 0)
                 o.append(("samples", .int(set.samples.count)))
                 o.append(("calibration_fingerprint", .string(set.fingerprint)))
-                o.append(("dt_floor", .bool(!noDtFloor)))
+                o.append(("dt_floor", .bool(engine.dtFloor)))
+                o.append(("memory_budget_bytes", .int(net.batchBudgetBytes)))
                 o.append(("peak_resident_bytes", .int(peak)))
                 if let logitsOut { o.append(("logits_out", .string(logitsOut))) }
                 if let reference {
@@ -125,7 +120,7 @@ struct Eval: ParsableCommand {
                 print(String(format: "loss         %.4f nats/token   perplexity %.3f", m.loss, m.perplexity)
                       + (m.lossStandardError.map { String(format: "   per-sample mean %.4f ± %.4f (standard error, %d samples)", m.sampleLosses.reduce(0, +) / Double(m.sampleLosses.count), $0, m.sampleLosses.count) } ?? ""))
                 print(String(format: "throughput   %.1f tokens/s (%.2f s)", m.tokensPerSecond, m.seconds))
-                print(String(format: "peak memory  %.1f MiB resident", Double(peak) / 1_048_576))
+                print(String(format: "peak memory  %.1f MiB resident (activation budget %@ per batch)", Double(peak) / 1_048_576, gib(net.batchBudgetBytes)))
                 if let logitsOut { print("logits       \(logitsOut)") }
                 if let reference {
                     print(String(format: "reference    %@: loss %.4f; KL(reference ‖ model) %.4f nats/token; logit MSE %.4f", reference, refLoss, kl, mse)

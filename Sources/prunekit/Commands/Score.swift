@@ -41,11 +41,7 @@ struct Score: ParsableCommand {
     @Option(help: "Store: a SQLite file path or a postgresql://user[:password]@host[:port]/db URL (default: $PRUNEKIT_DB, else prunekit.sqlite).")
     var db: String?
 
-    @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min.")
-    var noDtFloor = false
-
-    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
-    var weightCacheGiB: Double = 4
+    @OptionGroup var engine: EngineOptions
 
     @OptionGroup var output: OutputOptions
 
@@ -87,8 +83,8 @@ struct Score: ParsableCommand {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         // The store as given (a PostgreSQL URL keeps its password; the printed location is redacted).
         let dbArg = db ?? ProcessInfo.processInfo.environment["PRUNEKIT_DB"] ?? store.location.description
-        let args = ["worker", model, "--db", dbArg, "--job", id, "--threads", String(threads),
-                    "--weight-cache-gib", String(weightCacheGiB / Double(n))] + dataOptions.arguments
+        let args = ["worker", model, "--db", dbArg, "--job", id, "--threads", String(threads)]
+            + engine.memory.arguments(share: n) + dataOptions.arguments
         FileHandle.standardError.write(Data("job \(id): \(spec.totalUnits) units, \(n) local workers × \(threads) threads\n".utf8))
         let procs = try (0..<n).map { _ -> Process in
             let p = Process()
@@ -114,23 +110,25 @@ struct Score: ParsableCommand {
             let set = try dataOptions.load(modelDir: model, vocabSize: folder.config.vocabSize)
             var opts = ScoreOptions()
             opts.layers = layers; opts.metric = metric; opts.remove = remove
-            opts.sequenceAggregation = seqAgg; opts.sampleAggregation = sampleAgg; opts.dtFloor = !noDtFloor
+            opts.sequenceAggregation = seqAgg; opts.sampleAggregation = sampleAgg; opts.dtFloor = engine.dtFloor
             if layers == .iterativeMSE, let r = remove, r >= folder.config.numLayers {
                 throw ImportanceError.badRemove(r, numLayers: folder.config.numLayers)
             }
             let store = try openStore(db: db, mode: .readWrite)
             if try distributed(folder: folder, set: set, options: opts, store: store) { return }
             let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, store: store,
-                                                      cacheBudgetBytes: try weightCacheBytes(weightCacheGiB),
+                                                      cacheBudgetBytes: try engine.memory.cacheBytes, batchBudgetBytes: try engine.memory.batchBytes,
                                                       progress: makeProgress(quiet: output.quiet)?.callback(units: scoreProgressUnits))
             let s = result.scores
+            let peak = peakResidentBytes(), budget = try engine.memory.batchBytes
             switch output.format {
             case .json:
                 var o = s.json.objectValue!
                 o.insert(contentsOf: [("model", .string(model)), ("checkpoint_fingerprint", .string(folder.fingerprint)),
                                       ("calibration_fingerprint", .string(set.fingerprint)), ("samples", .int(set.samples.count)),
                                       ("tokens", .int(set.tokenCount)), ("reused", .bool(result.reused)),
-                                      ("seconds", .double(result.seconds)), ("db", .string(store.location.description))], at: 0)
+                                      ("seconds", .double(result.seconds)), ("db", .string(store.location.description)),
+                                      ("peak_resident_bytes", .int(peak)), ("memory_budget_bytes", .int(budget))], at: 0)
                 try printJSON(.object(o))
             case .table:
                 print(result.reused ? "scores reused from \(store.location)" : String(format: "scores computed in %.2f s, stored in %@", result.seconds, store.location.description))
@@ -148,6 +146,7 @@ struct Score: ParsableCommand {
                     print("block influence (1 − cos): " + bi.enumerated().map { String(format: "%d:%.4f", $0.offset, $0.element) }.joined(separator: " "))
                 }
                 print(String(format: "hidden channels: top score %.4g, median %.4g", s.hidden.max() ?? 0, s.hidden.sorted()[s.hidden.count / 2]))
+                print(String(format: "peak memory  %.1f MiB resident (activation budget %@ per batch, --memory-gib)", Double(peak) / 1_048_576, gib(budget)))
             }
         }
     }

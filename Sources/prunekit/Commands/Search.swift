@@ -47,8 +47,7 @@ struct Search: ParsableCommand {
     @Flag(name: .customLong("retry-failed"), help: "Evaluate FAIL trials again.")
     var retryFailed = false
 
-    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory per model (default 4).")
-    var weightCacheGiB: Double = 4
+    @OptionGroup var memory: EngineMemoryOptions
 
     func validate() throws {
         if let m = maxTrials, m <= 0 { throw ValidationError("--max-trials must be > 0, got \(m)") }
@@ -76,7 +75,8 @@ struct Search: ParsableCommand {
             var o = SearchRunOptions(db: storeLocation(db), studyName: study)
             o.topK = topK
             o.maxTrials = maxTrials; o.staleAfter = staleAfter; o.retryFailed = retryFailed
-            o.cacheBudgetBytes = try weightCacheBytes(weightCacheGiB)
+            o.cacheBudgetBytes = try memory.cacheBytes
+            o.batchBudgetBytes = try memory.batchBytes
             o.progress = makeProgress(quiet: output.quiet)
             if !output.quiet { o.log = { note($0) } }
             let out = try ArchitectureSearch.run(recipe: r, options: o)

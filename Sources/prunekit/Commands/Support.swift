@@ -173,13 +173,6 @@ func note(_ s: String) {
     if let p = StreamProgress.current { p.interject(s) } else { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 }
 
-/// `--weight-cache-gib` in bytes: finite and ≥ 0 (`inf` means no limit).
-func weightCacheBytes(_ gib: Double) throws -> Int {
-    guard !gib.isNaN, gib >= 0 else { throw ValidationError("--weight-cache-gib must be ≥ 0 (GiB of fp32 weights kept; inf for no limit), got \(gib)") }
-    let bytes = gib * 1_073_741_824
-    return bytes >= Double(Int.max / 4) ? Int.max / 4 : Int(bytes)
-}
-
 /// Whether a JSONL file's first non-empty line is an `{"input_ids": …}` record.
 /// False for anything unreadable or not a regular file (directories, devices): loading then reports the error.
 func isIDsFile(_ path: String) -> Bool {

@@ -48,11 +48,7 @@ struct TeacherCacheCommand: ParsableCommand {
     @Flag(help: "Replace a cache of other inputs in --out, or write into a non-empty folder.")
     var force = false
 
-    @Flag(name: .customLong("no-dt-floor"), help: "Do not floor dt at time_step_min.")
-    var noDtFloor = false
-
-    @Option(name: .customLong("weight-cache-gib"), parsing: .unconditional, help: "GiB of widened fp32 weights kept in memory (default 4).")
-    var weightCacheGiB: Double = 4
+    @OptionGroup var engine: EngineOptions
 
     @OptionGroup var output: OutputOptions
 
@@ -74,8 +70,7 @@ struct TeacherCacheCommand: ParsableCommand {
             let folder = try ModelFolder(path: abs(teacher))
             let set = try dataOptions.load(modelDir: teacher)
             let identity = try TeacherCache.Identity.of(teacher: folder, dataPath: abs(dataOptions.data), set: set)
-            let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
-            net.dtFloor = !noDtFloor
+            let net = try engine.model(folder)
             let options = TeacherCacheOptions(topK: topK, temperature: temperature, logprobDType: logprobDType.dtype, samplesPerShard: samplesPerShard)
             let report = makeProgress(quiet: output.quiet)?.callback(unit: "samples")
             let s = try TeacherCache.write(model: net, identity: identity, set: set, options: options, outDir: out, force: force) { done, total in

@@ -44,8 +44,7 @@ struct Worker: ParsableCommand {
     @Option(name: .customLong("lease-seconds"), help: "Lease of a claimed unit or trial, renewed every sixth of it for units, every 5 s for trials (default 120).")
     var leaseSeconds: Double = 120
 
-    @Option(name: .customLong("weight-cache-gib"), help: "GiB of widened fp32 weights kept in memory (default 4).")
-    var weightCacheGiB: Double = 4
+    @OptionGroup var memory: EngineMemoryOptions
 
     @Flag(name: .customLong("dry-run"), help: "Check the command line, print what the worker would do, open nothing.")
     var dryRun = false
@@ -106,7 +105,7 @@ struct Worker: ParsableCommand {
             let spec = try queue.spec(job: jobID)
             try ScoringWorker.verify(spec, modelFingerprint: folder.fingerprint, modelPath: folder.path,
                                      calibrationFingerprint: set.fingerprint, dataPath: data.data)
-            let net = try NemotronHModel(source: folder, cacheBudgetBytes: try weightCacheBytes(weightCacheGiB))
+            let net = try memory.model(folder)
             let me = WorkerIdentity.current()
             let worker = ScoringWorker(queue: queue, runner: ScoringUnitRunner(model: net, set: set, options: spec.options), id: "\(me.host):\(me.pid)")
             worker.leaseSeconds = leaseSeconds
@@ -127,7 +126,8 @@ struct Worker: ParsableCommand {
         var o = SearchRunOptions(db: storeLocation(db), studyName: name)
         o.staleAfter = leaseSeconds
         o.idleExit = idleExit
-        o.cacheBudgetBytes = try weightCacheBytes(weightCacheGiB)
+        o.cacheBudgetBytes = try memory.cacheBytes
+        o.batchBudgetBytes = try memory.batchBytes
         let out = try ArchitectureSearch.work(study: name, options: o)
         let c = out.study.counts
         print("worker \(o.worker.id): study \(name) \(out.finished ? "done" : "idle"); \(out.evaluatedHere) trials evaluated here; "
