@@ -73,7 +73,7 @@ func benchDistributed() throws {
     }
 
     // Per-layer times at 1 thread (T = 512 and 1024) for the projection.
-    setBLASMaxThreads(1)
+    setComputeThreads(1)
     let model = try NemotronHModel(source: try ModelFolder(path: dir), cacheBudgetBytes: 0)
     var layer = [Double]()
     for t in [512, 1024] {

@@ -35,7 +35,7 @@ struct Worker: ParsableCommand {
     @Option(help: "Study name: evaluate its waiting search trials.")
     var study: String?
 
-    @Option(help: "OpenBLAS threads of this worker (default: all cores).")
+    @Option(help: "Compute threads of this worker: OpenBLAS and the work outside the products (default: all cores).")
     var threads: Int?
 
     @Option(name: .customLong("idle-exit"), help: "Exit 0 after this many seconds without a unit or trial to claim (default: wait until the job or study is done).")
@@ -68,7 +68,7 @@ struct Worker: ParsableCommand {
             return
         }
         try runReportingErrors {
-            if let threads { setBLASMaxThreads(threads) }
+            if let threads { setComputeThreads(threads) }
             if let study { return try runStudy(study) }
             let store = try openStore(db: db, mode: .readWrite)
             guard let model, let data = try dataOptions.resolved() else {
