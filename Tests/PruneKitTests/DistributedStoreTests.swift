@@ -45,6 +45,52 @@ final class DistributedStoreTests: XCTestCase {
         for db in try databases(dir) { try workerProcessesOneKilled(db: db) }
     }
 
+    /// `score --workers 2`: stdout is this command's JSON alone (the workers report on stderr), the scores are
+    /// the single process's, a second run reuses them, and an unfinished job of the same spec is resumed.
+    func testScoreWithLocalWorkers() throws {
+        let bin = try XCTUnwrap(TestBinaries.prunekit, "prunekit not built")
+        let dir = Fixtures.tempDir("prunekit-local-workers"); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = Fixtures.nemoTiny + "/calib-ids.jsonl"
+        let args = ["score", Fixtures.nemoTiny, "--data", data, "--samples", "4", "--remove", "2", "--unit-samples", "1", "--format", "json"]
+        func run(_ extra: [String]) throws -> (out: String, err: String, code: Int32) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = args + extra
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out; p.standardError = err
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+        }
+        // An unfinished job of the same spec, as a Ctrl-C'd run leaves it: the next run resumes it.
+        let folder = try ModelFolder(path: Fixtures.nemoTiny)
+        let set = try Self.calib(4)
+        var o = ScoreOptions(); o.remove = 2
+        var spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: o, numLayers: folder.config.numLayers,
+                                  sampleCount: 4, unitSamples: 1)
+        spec.sampleTokens = set.samples.map(\.count)
+        let (_, queue) = try openQueue(dir + "/w.sqlite")
+        let job = try queue.submit(spec)
+        let first = try run(["--db", dir + "/w.sqlite", "--workers", "2"])
+        XCTAssertEqual(first.code, 0, first.err)
+        XCTAssertTrue(first.err.contains("job \(job): resuming the unfinished job"), first.err)
+        let json = try JSONParser().parse(first.out)   // throws if worker lines were mixed into stdout
+        XCTAssertEqual(json["reused"], .bool(false), first.out)
+        let single = try run(["--db", dir + "/single.sqlite"])
+        XCTAssertEqual(single.code, 0, single.err)
+        let reference = try JSONParser().parse(single.out)
+        for k in ["iterative_mse", "hidden", "ffn", "mamba_heads", "attention_heads"] {
+            XCTAssertNotNil(reference[k], k)
+            XCTAssertEqual(json[k], reference[k], k)
+        }
+        XCTAssertEqual(try queue.status().count, 1, "no second job")
+        let again = try run(["--db", dir + "/w.sqlite", "--workers", "2"])
+        XCTAssertEqual(again.code, 0, again.err)
+        XCTAssertEqual(try JSONParser().parse(again.out)["reused"], .bool(true))
+        XCTAssertEqual(try queue.status().count, 1, "stored scores are reused, no new job")
+    }
+
     func workerProcessesOneKilled(db: String) throws {
         let bin = try XCTUnwrap(TestBinaries.prunekit, "prunekit not built")
         let folder = try ModelFolder(path: Fixtures.nemoTiny)

@@ -57,6 +57,27 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(PostgresURL.redact("postgresql://u:p@ss@h:x/db?sslmode=zz"), "postgresql://u:***@h:x/db?sslmode=zz")
         XCTAssertEqual(PostgresURL.redact("postgresql://u@h/db"), "postgresql://u@h/db")
         XCTAssertEqual(PostgresURL.redact("plain/path.sqlite"), "plain/path.sqlite")
+        // A password holding an unencoded "/", "?" or "@" is masked whole; so is one in a URL of another scheme.
+        XCTAssertEqual(PostgresURL.redact("postgresql://u:SEC/RETPW@h:1/db"), "postgresql://u:***@h:1/db")
+        XCTAssertEqual(PostgresURL.redact("postgresql://u:SEC?RETPW@h:1/db"), "postgresql://u:***@h:1/db")
+        XCTAssertEqual(PostgresURL.redact("postgresql+psycopg2://u:SECRETPW@h/db"), "postgresql+psycopg2://u:***@h/db")
+        XCTAssertEqual(PostgresURL.redact("postgres:/u:SECRETPW@h/db"), "postgres:/u:***@h/db")
+        XCTAssertEqual(PostgresURL.redact("pg://u:SECRETPW@h/db"), "pg://u:***@h/db")
+        XCTAssertEqual(PostgresURL.redact("runs/a:b@c.sqlite"), "runs/a:b@c.sqlite", "a path is not a URL")
+        for bad in ["postgresql://u:SEC/RETPW@127.0.0.1:1/db", "postgresql://u:SEC?RETPW@127.0.0.1:1/db"] {
+            XCTAssertThrowsError(try PostgresURL(bad)) { e in XCTAssertFalse("\(e)".contains("RETPW"), "\(e)") }
+        }
+        // A mistyped scheme is refused as a --db value, redacted, instead of becoming a SQLite file of that name.
+        for bad in ["pg://u:SECRETPW@127.0.0.1:1/db", "postgres:/u:SECRETPW@127.0.0.1:1/db", "postgresql+psycopg2://u:SECRETPW@h/db"] {
+            let location = StoreLocation.parse(bad)
+            XCTAssertFalse(location.description.contains("SECRETPW"), location.description)
+            XCTAssertThrowsError(try openStore(location, mode: .readWrite)) { e in
+                XCTAssertFalse("\(e)".contains("SECRETPW"), "\(e)")
+                XCTAssertTrue("\(e)".contains("not a PostgreSQL URL"), "\(e)")
+                XCTAssertEqual(ExitStatus.code(for: e), 3)
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: bad))
+        }
     }
 
     // MARK: - Backend registration

@@ -204,6 +204,22 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(Set(done.trials.map(\.archHash)).count, done.trials.count)
     }
 
+    /// A study of another checkpoint is refused before anything is scored (no score set is added to the store).
+    func testStudyOfAnotherCheckpointIsRefusedBeforeScoring() throws {
+        let dir = Fixtures.tempDir("search-other-model"); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = dir + "/s.sqlite"
+        var o = options(db)
+        o.maxTrials = 1
+        _ = try ArchitectureSearch.run(recipe: try tinyRecipe(in: dir), options: o)
+        let before = try SQLiteStudyStore(path: db, mode: .readOnly).scoreKeys().count
+        let other = try tinyRecipe(in: dir, [("model: \(Fixtures.root.path)/nemo-tiny\n", "model: \(Fixtures.root.path)/nemo-tiny-bf16-sharded\n")])
+        XCTAssertThrowsError(try ArchitectureSearch.run(recipe: other, options: o)) { e in
+            guard case .studyMismatch = e as? SearchError else { return XCTFail("\(e)") }
+            XCTAssertTrue("\(e)".contains("different checkpoint"), "\(e)")
+        }
+        XCTAssertEqual(try SQLiteStudyStore(path: db, mode: .readOnly).scoreKeys().count, before, "nothing scored for the other checkpoint")
+    }
+
     func testKill9DuringSearchThenResume() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw XCTSkip("\(Self.binary) not built; run `swift build -c release` first")

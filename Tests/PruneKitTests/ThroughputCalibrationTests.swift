@@ -403,6 +403,13 @@ final class ThroughputCalibrationTests: XCTestCase {
         XCTAssertEqual(ontoRef.code, 2, ontoRef.err)
         XCTAssertTrue(ontoRef.err.contains("run1.json") && ontoRef.err.contains("is the input"), ontoRef.err)
         XCTAssertEqual(try String(contentsOfFile: json, encoding: .utf8), vllm)
+        // So is a model's config.json that a row names.
+        let config = dir + "/nano-9b/config.json"
+        let before = try Data(contentsOf: URL(fileURLWithPath: config))
+        let ontoConfig = try run(["cost", "calibrate", rows, "--hardware", "a10g", "--out", config, "--force"])
+        XCTAssertEqual(ontoConfig.code, 2, ontoConfig.err)
+        XCTAssertTrue(ontoConfig.err.contains("config.json") && ontoConfig.err.contains("is the input"), ontoConfig.err)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: config)), before)
         // --out in a missing folder or onto a directory, and a directory as a measurements file: exit 2, path named.
         let missing = try run(["cost", "calibrate", csv, "--hardware", "a10g", "--out", dir + "/no-such-folder/p.json"])
         XCTAssertEqual(missing.code, 2, missing.err)

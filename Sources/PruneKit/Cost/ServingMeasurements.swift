@@ -69,7 +69,8 @@ public struct ServingMeasurements: Sendable {
     public var warnings: [String]
     /// SHA-256 (hex) of the bytes of every file read (measurement files, then each vLLM JSON), in order.
     public var sha256: String
-    /// Every file read (measurement files, then each referenced vLLM JSON), as given or resolved, in order.
+    /// Every file read (measurement files, each referenced vLLM JSON and model config.json), as given or
+    /// resolved, in order: none of them may be an output.
     public var files: [String]
 
     /// What a whole vLLM JSON file given on its own does not say; also what a CSV or JSONL row without these
@@ -209,6 +210,7 @@ public struct ServingMeasurements: Sendable {
             do {
                 let c = try NemotronHConfig.load(path: configPath)
                 configs[path] = c
+                files.append(configPath)
                 return c
             } catch { throw MeasurementError(file: file, line: line, message: "model \"\(model)\": \(error)") }
         }

@@ -37,10 +37,7 @@ public enum Importance {
                                      progress: ((String, Int, Int) -> Void)? = nil) throws -> (scores: ImportanceScores, reused: Bool, seconds: Double, key: ScoreKey) {
         guard !calibration.samples.isEmpty else { throw ImportanceError.emptyCalibration }
         let fp = folder.fingerprint
-        for k in compatibleKeys(options, numLayers: folder.config.numLayers) {
-            let key = ScoreKey(checkpointFingerprint: fp, calibrationFingerprint: calibration.fingerprint, optionsKey: k)
-            if let s = try store.scores(key) { return (s.scores, true, 0, key) }
-        }
+        if let (s, key) = try stored(folder: folder, calibration: calibration, options: options, store: store) { return (s, true, 0, key) }
         let model = try NemotronHModel(source: folder, cacheBudgetBytes: cacheBudgetBytes, batchBudgetBytes: batchBudgetBytes)
         let start = Date()
         let scores = try compute(model: model, set: calibration, options: options, progress: progress)
@@ -54,6 +51,17 @@ public enum Importance {
 }
 
 extension Importance {
+    /// The stored scores that answer `options` for this checkpoint and calibration set (what ``loadOrCompute``
+    /// reuses), with their key; nil when none is stored. - Throws: ``StoreError``.
+    public static func stored(folder: ModelFolder, calibration: CalibrationSet, options: ScoreOptions,
+                              store: any StudyStore) throws -> (ImportanceScores, ScoreKey)? {
+        for k in compatibleKeys(options, numLayers: folder.config.numLayers) {
+            let key = ScoreKey(checkpointFingerprint: folder.fingerprint, calibrationFingerprint: calibration.fingerprint, optionsKey: k)
+            if let s = try store.scores(key) { return (s.scores, key) }
+        }
+        return nil
+    }
+
     /// Option keys whose stored scores answer `options`, best first: the exact key; for an iterative ranking
     /// of K rounds, any deeper ranking with the same metric (the greedy removal is deterministic, so its first K
     /// rounds are the K-round ranking); for block influence or no depth scores, any ranking with the same

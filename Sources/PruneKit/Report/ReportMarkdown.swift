@@ -60,7 +60,7 @@ enum ReportMarkdown {
             m.append("")
             m.append("## Infeasible trials (\(inf.count))")
             m.append("")
-            let reasons = Dictionary(grouping: inf, by: { $0.infeasibleReason ?? "no reason recorded" }).sorted { $0.value.count > $1.value.count }
+            let reasons = Dictionary(grouping: inf, by: { $0.infeasibleReason ?? "no reason recorded" }).sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }   // most frequent first, ties by reason: the same report every run
             for (r, ts) in reasons.prefix(20) { m.append("- \(ts.count) × \(cell(r))") }
         }
         m.append("")

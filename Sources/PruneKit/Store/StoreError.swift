@@ -24,6 +24,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case copyConflict(study: String, location: String, message: String)
     /// The backend for this location is not available in this build.
     case unavailable(location: String, message: String)
+    /// `--db` is neither a SQLite file path nor a PostgreSQL URL (e.g. a URL of another scheme); redacted.
+    case badLocation(location: String, message: String)
 
     public var description: String {
         switch self {
@@ -41,6 +43,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case let .readOnlyMode(l): return "\(l): opened read-only; this command does not write"
         case let .copyConflict(s, l, m): return "\(l): a different study named \"\(s)\" is there: \(m); copy under another name or to another store"
         case let .unavailable(l, m): return "\(l): \(m)"
+        case let .badLocation(l, m): return "\(l): \(m)"
         }
     }
 

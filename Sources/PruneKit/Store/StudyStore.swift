@@ -28,7 +28,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     /// The path, or the URL with its password replaced by `***`: safe for error messages and logs.
     public var description: String {
         switch self {
-        case let .sqlite(p): return p
+        case let .sqlite(p): return Self.redact(p)
         case let .postgres(u): return Self.redact(u)
         }
     }
@@ -52,7 +52,14 @@ public enum StoreMode: Sendable, Equatable {
 ///   unreachable server…, naming the path or the redacted URL).
 public func openStore(_ location: StoreLocation, mode: StoreMode) throws -> any StudyStore {
     switch location {
-    case let .sqlite(path): return try SQLiteStudyStore(path: path, mode: mode)
+    case let .sqlite(path):
+        // A URL of another scheme (`pg://`, `postgres:/`, `postgresql+psycopg2://`) is a mistyped PostgreSQL URL,
+        // not a file name: refuse it (redacted) rather than create or look for a file of that name.
+        if StoreLocation.redact(path) != path || path.range(of: "^[A-Za-z][A-Za-z0-9+.-]*://", options: .regularExpression) != nil {
+            throw StoreError.badLocation(location: StoreLocation.redact(path),
+                                         message: "not a PostgreSQL URL (its scheme must be postgresql:// or postgres://) and not a SQLite file path")
+        }
+        return try SQLiteStudyStore(path: path, mode: mode)
     case let .postgres(url): return try openPostgresStore(url: url, mode: mode)
     }
 }

@@ -69,21 +69,34 @@ struct Score: ParsableCommand {
     }
 
     /// `--submit` and `--workers`: registers the job; with workers, runs them here and waits.
-    func distributed(folder: ModelFolder, set: CalibrationSet, options: ScoreOptions, store: any StudyStore) throws -> Bool {
-        guard submit || workers != nil else { return false }
+    /// `--submit`: registers the job (or names the unfinished job of the same spec) and prints its id.
+    /// `--workers N`: unless the scores are already stored, runs N local worker processes on the job (resuming an
+    /// unfinished job of the same spec), after which `run` reads the stored scores. Ctrl-C / SIGTERM stop the workers too.
+    enum Distributed { case no, submitted, computedByWorkers }
+    /// - Throws: ``ExitCode`` 1 (after a message naming the worker) when a worker failed and the job is unfinished.
+    func distributed(folder: ModelFolder, set: CalibrationSet, options: ScoreOptions, store: any StudyStore) throws -> Distributed {
+        guard submit || workers != nil else { return .no }
+        if !submit, try Importance.stored(folder: folder, calibration: set, options: options, store: store) != nil { return .no }
         let queue = try openScoringQueue(store)
         var spec = ScoringJobSpec(checkpoint: folder.fingerprint, calibration: set.fingerprint, options: options, numLayers: folder.config.numLayers,
                                   sampleCount: set.samples.count, unitSamples: unitSamples, unitCandidates: unitCandidates)
         spec.sampleTokens = set.samples.map(\.count)
-        let id = try queue.submit(spec)
-        if submit { print(id); return true }
+        let id: String
+        if let open = try queue.status().first(where: { !$0.finished && $0.spec == spec }) {
+            id = open.id
+            note("job \(id): resuming the unfinished job of the same model, data and options (\(open.done) of \(spec.totalUnits) units done)")
+        } else {
+            id = try queue.submit(spec)
+        }
+        if submit { print(id); return .submitted }
         let n = workers!
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = max(1, cores / n)
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        // The store as given (a PostgreSQL URL keeps its password; the printed location is redacted).
+        // The store as given (a PostgreSQL URL keeps its password; the printed location is redacted). Passed in
+        // the environment, not on the command line, where any local user could read it (`ps`).
         let dbArg = db ?? ProcessInfo.processInfo.environment["PRUNEKIT_DB"] ?? store.location.description
-        let args = ["worker", model, "--db", dbArg, "--job", id, "--threads", String(threads)]
+        let args = ["worker", model, "--job", id, "--threads", String(threads)]
             + engine.memory.arguments(share: n) + dataOptions.arguments
         FileHandle.standardError.write(Data("job \(id): \(spec.totalUnits) units, \(n) local workers × \(threads) threads\n".utf8))
         let procs = try (0..<n).map { _ -> Process in
@@ -92,17 +105,32 @@ struct Score: ParsableCommand {
             p.arguments = args
             var env = ProcessInfo.processInfo.environment
             env["OPENBLAS_NUM_THREADS"] = String(threads)
+            env["PRUNEKIT_DB"] = dbArg
             p.environment = env
+            // The workers' reports go to stderr: stdout carries this command's own output (e.g. --format json).
+            p.standardOutput = FileHandle.standardError
             try p.run()
             return p
         }
+        let stop = LocalWorkers.stopOnSignals(procs)
         for p in procs { p.waitUntilExit() }
-        if let bad = procs.first(where: { $0.terminationStatus != 0 }) {
-            throw ExitCode(bad.terminationStatus)
+        stop.cancel()
+        if let sig = stop.received {
+            FileHandle.standardError.write(Data("score: stopped by signal \(sig) with its \(n) workers; job \(id) is unfinished: run the same command again to resume it\n".utf8))
+            Foundation.exit(128 + sig)
         }
-        return false
+        let failed = procs.filter { $0.terminationStatus != 0 }
+        if !failed.isEmpty {
+            let what = failed.map { "worker pid \($0.processIdentifier) " + ($0.terminationReason == .uncaughtSignal ? "ended by signal \($0.terminationStatus)" : "exited \($0.terminationStatus)") }
+            if let st = try queue.status().first(where: { $0.id == id }), st.finished {
+                note("\(what.joined(separator: ", ")); the other workers finished job \(id)")
+            } else {
+                FileHandle.standardError.write(Data("error: \(what.joined(separator: ", ")); job \(id) is unfinished: run the same command again to resume it\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        return .computedByWorkers
     }
-
 
     func run() throws {
         try runReportingErrors {
@@ -115,7 +143,9 @@ struct Score: ParsableCommand {
                 throw ImportanceError.badRemove(r, numLayers: folder.config.numLayers)
             }
             let store = try openStore(db: db, mode: .readWrite)
-            if try distributed(folder: folder, set: set, options: opts, store: store) { return }
+            let how = try distributed(folder: folder, set: set, options: opts, store: store)
+            if how == .submitted { return }
+            let ranWorkers = how == .computedByWorkers
             let result = try Importance.loadOrCompute(folder: folder, calibration: set, options: opts, store: store,
                                                       cacheBudgetBytes: try engine.memory.cacheBytes, batchBudgetBytes: try engine.memory.batchBytes,
                                                       progress: makeProgress(quiet: output.quiet)?.callback(units: scoreProgressUnits))
@@ -126,12 +156,12 @@ struct Score: ParsableCommand {
                 var o = s.json.objectValue!
                 o.insert(contentsOf: [("model", .string(model)), ("checkpoint_fingerprint", .string(folder.fingerprint)),
                                       ("calibration_fingerprint", .string(set.fingerprint)), ("samples", .int(set.samples.count)),
-                                      ("tokens", .int(set.tokenCount)), ("reused", .bool(result.reused)),
+                                      ("tokens", .int(set.tokenCount)), ("reused", .bool(result.reused && !ranWorkers)),
                                       ("seconds", .double(result.seconds)), ("db", .string(store.location.description)),
                                       ("peak_resident_bytes", .int(peak)), ("memory_budget_bytes", .int(budget))], at: 0)
                 try printJSON(.object(o))
             case .table:
-                print(result.reused ? "scores reused from \(store.location)" : String(format: "scores computed in %.2f s, stored in %@", result.seconds, store.location.description))
+                print(ranWorkers ? "scores computed by \(workers ?? 0) local workers, stored in \(store.location)" : result.reused ? "scores reused from \(store.location)" : String(format: "scores computed in %.2f s, stored in %@", result.seconds, store.location.description))
                 print("calibration  \(set.samples.count) samples, \(grouped(set.tokenCount)) tokens, fingerprint \(set.fingerprint.prefix(16))…")
                 let cfg = folder.config
                 if let r = s.layerRanking {

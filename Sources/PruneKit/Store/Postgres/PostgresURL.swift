@@ -81,11 +81,16 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// Redacts the password of any text that looks like a URL (also one too malformed to parse): everything between
     /// the first `:` after `://` and the last `@` before the path becomes `***`.
     public static func redact(_ text: String) -> String {
-        guard let scheme = text.range(of: "://") else { return text }
-        let rest = text[scheme.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        let authority = rest[..<authorityEnd]
-        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return text }
-        return String(text[..<colon]) + ":***" + String(text[at...])
+        // Any URL-shaped text (`scheme:/…` or `scheme://…`, whatever the scheme: a mistyped `pg://` or
+        // `postgresql+psycopg2://` must not leak either). The user information ends at the LAST "@": a password
+        // holding an unencoded "/", "?" or "@" (an invalid URL, still a secret) is masked whole.
+        guard let colon = text.firstIndex(of: ":"), colon > text.startIndex,
+              text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }),
+              text[colon...].hasPrefix(":/") else { return text }
+        var start = text.index(after: colon)
+        while start < text.endIndex && text[start] == "/" { start = text.index(after: start) }
+        let rest = text[start...]
+        guard let at = rest.lastIndex(of: "@"), let pw = rest[..<at].firstIndex(of: ":") else { return text }
+        return String(text[..<pw]) + ":***" + String(text[at...])
     }
 }
