@@ -89,6 +89,21 @@ final class DistributedStoreTests: XCTestCase {
         XCTAssertEqual(again.code, 0, again.err)
         XCTAssertEqual(try JSONParser().parse(again.out)["reused"], .bool(true))
         XCTAssertEqual(try queue.status().count, 1, "stored scores are reused, no new job")
+        // A worker given a mistyped SQLite path refuses it instead of creating an empty database; --threads -3
+        // reaches validation.
+        for (extra, code, fragment) in [(["--db", dir + "/typo.sqlite"], Int32(3), "no such database"),
+                                         (["--db", dir + "/w.sqlite", "--threads", "-3"], Int32(64), "--threads must be ≥ 1")] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = ["worker", Fixtures.nemoTiny, "--data", data, "--samples", "4", "--job", "1"] + extra
+            let err = Pipe(); p.standardError = err; p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, code, e)
+            XCTAssertTrue(e.contains(fragment), e)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/typo.sqlite"))
     }
 
     func workerProcessesOneKilled(db: String) throws {

@@ -37,7 +37,7 @@ struct EngineMemoryOptions: ParsableArguments {
     var batchBytes: Int {
         get throws {
             guard memoryGiB.isFinite, memoryGiB > 0, memoryGiB * 1_073_741_824 < Double(Int.max / 4) else {
-                throw ValidationError("--memory-gib must be a finite number of GiB > 0 (activations per batch, e.g. \(EngineMemoryOptions.defaultMemoryGiB)), got \(memoryGiB)")
+                throw ValidationError("--memory-gib must be a number of GiB > 0 and below 2^31 (activations per batch, e.g. \(EngineMemoryOptions.defaultMemoryGiB)), got \(memoryGiB)")
             }
             return max(1, Int(memoryGiB * 1_073_741_824))
         }

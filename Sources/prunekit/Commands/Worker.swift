@@ -35,7 +35,7 @@ struct Worker: ParsableCommand {
     @Option(help: "Study name: evaluate its waiting search trials.")
     var study: String?
 
-    @Option(help: "Compute threads of this worker: OpenBLAS and the work outside the products (default: all cores).")
+    @Option(parsing: .unconditional, help: "Compute threads of this worker: OpenBLAS and the work outside the products (default: all cores).")
     var threads: Int?
 
     @Option(name: .customLong("idle-exit"), help: "Exit 0 after this many seconds without a unit or trial to claim (default: wait until the job or study is done).")
@@ -69,6 +69,10 @@ struct Worker: ParsableCommand {
         }
         try runReportingErrors {
             if let threads { setComputeThreads(threads) }
+            // A worker joins an existing job or study: a mistyped SQLite path is an error, not a new empty database.
+            if case let .sqlite(path) = StoreLocation.resolve(option: db), !FileManager.default.fileExists(atPath: path) {
+                throw StoreError.missing(location: path)
+            }
             if let study { return try runStudy(study) }
             let store = try openStore(db: db, mode: .readWrite)
             guard let model, let data = try dataOptions.resolved() else {
