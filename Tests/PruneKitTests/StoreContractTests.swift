@@ -210,11 +210,14 @@ final class StoreContractTests: XCTestCase {
                 let other = try openStore(.sqlite(path: dir + "/other-\(UUID().uuidString.prefix(6)).sqlite"), mode: .readWrite)
                 let o = try other.openStudy(StoreBackends.study("demo", recipeHash: "another recipe"))
                 try other.register(study: o.id, trials: [StoreBackends.trial(layers: 3, hidden: 3)])
+                try other.saveScores(StoreBackends.scoreSet(ScoreKey(checkpointFingerprint: "third", calibrationFingerprint: "cal", optionsKey: "o")))
+                let keysBefore = try dst.scoreKeys().count
                 XCTAssertThrowsError(try StoreCopy.copy(from: other, to: dst)) { e in
                     guard case .copyConflict = e as? StoreError else { return XCTFail("\(label): \(e)") }
                     XCTAssertTrue("\(e)".contains("demo"), "\(e)")
                 }
                 XCTAssertEqual(try board(dst), expected, "\(label): nothing written by the refused copy")
+                XCTAssertEqual(try dst.scoreKeys().count, keysBefore, "\(label): no score set written by the refused copy")
             }
         }
     }

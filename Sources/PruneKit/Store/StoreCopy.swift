@@ -20,9 +20,17 @@ public enum StoreCopy {
     /// held-out logits) is read and written in its own. Idempotent: an interrupted copy, run again, adds only
     /// what is missing.
     /// - Throws: ``StoreError/copyConflict(study:location:message:)`` when the destination has a different study
-    ///   of the same name (nothing of that study is written); ``SearchError/unknownStudy(name:known:)``.
+    ///   of the same name (checked first: nothing is written); ``SearchError/unknownStudy(name:known:)``.
     public static func copy(from src: any StudyStore, to dst: any StudyStore, study: String? = nil) throws -> Summary {
         let names = try study.map { [try src.study(named: $0).name] } ?? src.studyNames()
+        // A different study of the same name in the destination is refused before anything is written (score sets
+        // included); the import below checks again inside its transaction.
+        for n in names {
+            guard let theirs = try? dst.study(named: n) else { continue }
+            do { try StudyRecord.checkSame(existing: theirs, new: try src.study(named: n)) } catch let m as SearchError {
+                throw StoreError.copyConflict(study: n, location: dst.location.description, message: "\(m)")
+            }
+        }
         var keys: Set<ScoreKey>? = nil
         if study != nil { keys = Set(try names.compactMap { try src.study(named: $0).scoreKey }) }
         let have = Set(try dst.scoreKeys())
