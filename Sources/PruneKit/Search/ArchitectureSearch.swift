@@ -168,13 +168,7 @@ public enum ArchitectureSearch {
         recipe.topK = max(recipe.topK, options.topK ?? 0, existing?.topK ?? 0)
         // A study of another checkpoint or data is refused before hours of scoring, not after (the same check
         // `openStudy` makes on the whole record below, recipe included).
-        if let e = existing {
-            for (have, now, what) in [(e.checkpointFingerprint, folder.fingerprint, "checkpoint"),
-                                      (e.calibrationFingerprint, calibration.fingerprint, "calibration set"),
-                                      (e.heldoutFingerprint, heldout.fingerprint, "held-out set")] where have != now {
-                throw SearchError.studyMismatch(study: name, message: "it was created with a different \(what) (\(have.prefix(12))… vs \(now.prefix(12))…)")
-            }
-        }
+        try existing?.checkInputs(checkpoint: folder.fingerprint, calibration: calibration.fingerprint, heldout: heldout.fingerprint)
 
         // Importance scores, computed once per (checkpoint, calibration, options) and stored (pruning.md §2–§3).
         let opts = scoreOptions(recipe: recipe, source: source)

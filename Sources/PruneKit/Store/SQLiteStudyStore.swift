@@ -509,13 +509,23 @@ extension StudyRecord {
     /// checkpoint, calibration and held-out fingerprints.
     /// - Throws: ``SearchError/studyMismatch(study:message:)``.
     public static func checkSame(existing: StudyRecord, new: StudyRecord) throws {
-        func same(_ have: String, _ v: String, _ what: String) throws {
-            if have != v { throw SearchError.studyMismatch(study: new.name, message: "it was created with a different \(what) (\(have.prefix(12))… vs \(v.prefix(12))…)") }
+        try checkSame(existing: existing, ("recipe", new.recipeHash))
+        try existing.checkInputs(checkpoint: new.checkpointFingerprint, calibration: new.calibrationFingerprint, heldout: new.heldoutFingerprint)
+    }
+
+    /// Throws unless this study was created from the checkpoint, calibration set and held-out set with these
+    /// fingerprints (cheap: a search checks it before scoring).
+    /// - Throws: ``SearchError/studyMismatch(study:message:)``.
+    public func checkInputs(checkpoint: String, calibration: String, heldout: String) throws {
+        try Self.checkSame(existing: self, ("checkpoint", checkpoint), ("calibration set", calibration), ("held-out set", heldout))
+    }
+
+    private static func checkSame(existing: StudyRecord, _ pairs: (what: String, value: String)...) throws {
+        let have = ["recipe": existing.recipeHash, "checkpoint": existing.checkpointFingerprint,
+                    "calibration set": existing.calibrationFingerprint, "held-out set": existing.heldoutFingerprint]
+        for (what, v) in pairs where have[what] != v {
+            throw SearchError.studyMismatch(study: existing.name, message: "it was created with a different \(what) (\(have[what]!.prefix(12))… vs \(v.prefix(12))…)")
         }
-        try same(existing.recipeHash, new.recipeHash, "recipe")
-        try same(existing.checkpointFingerprint, new.checkpointFingerprint, "checkpoint")
-        try same(existing.calibrationFingerprint, new.calibrationFingerprint, "calibration set")
-        try same(existing.heldoutFingerprint, new.heldoutFingerprint, "held-out set")
     }
 }
 
