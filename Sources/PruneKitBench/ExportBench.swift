@@ -102,3 +102,18 @@ final class RSSSampler: @unchecked Sendable {
 
     func stop() { lock.lock(); running = false; lock.unlock(); usleep(50_000) }
 }
+
+/// CPU time of this process (user and system seconds) and its minor page faults so far (getrusage).
+struct CPUUsage {
+    var user = 0.0, system = 0.0, minorFaults = 0
+    static func now() -> CPUUsage {
+        var r = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &r)
+        return CPUUsage(user: Double(r.ru_utime.tv_sec) + Double(r.ru_utime.tv_usec) / 1e6,
+                        system: Double(r.ru_stime.tv_sec) + Double(r.ru_stime.tv_usec) / 1e6, minorFaults: r.ru_minflt)
+    }
+    static func - (a: CPUUsage, b: CPUUsage) -> CPUUsage {
+        CPUUsage(user: a.user - b.user, system: a.system - b.system, minorFaults: a.minorFaults - b.minorFaults)
+    }
+    var summary: String { String(format: "user %.1f s, system %.1f s, %d minor page faults", user, system, minorFaults) }
+}

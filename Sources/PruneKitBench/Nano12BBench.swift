@@ -112,18 +112,22 @@ func benchRanking() throws {
     _ = resetPeakRSS()
     let sampler = RSSSampler()
     sampler.start()
+    var u0 = CPUUsage.now()
     var t0 = Date()
     let fast = try Importance.iterativeRanking(model: model, set: set, fullLogits: [fullLogits], fullFinalNorm: [x], metric: .mse,
                                                remove: 1, order: .layerMajor)
     let layerMajor = Date().timeIntervalSince(t0)
+    let fastCPU = CPUUsage.now() - u0
     sampler.stop()
     let peak = procStatus()["VmHWM"] ?? 0
 
     let saved = linearPanelBytes
     linearPanelBytes = 256 << 20  // the earlier engine: whole layers, lm_head in 256 MiB chunks
+    u0 = CPUUsage.now()
     t0 = Date()
     let twin = try Importance.iterativeRanking(model: model, set: set, fullLogits: [fullLogits], metric: .mse, remove: 1, order: .candidateMajor)
     let candidateMajor = Date().timeIntervalSince(t0)
+    let twinCPU = CPUUsage.now() - u0
     linearPanelBytes = saved
     precondition(fast.layerEvaluations == twin.layerEvaluations)
 
@@ -134,6 +138,7 @@ func benchRanking() throws {
                  layerMajor, candidateMajor, candidateMajor / layerMajor))
     print(String(format: "  products: layer-major %.1f GFLOP/s, candidate-major %.1f GFLOP/s; sgemm peak %.1f GFLOP/s (same process) → layer-major %.0f %% of peak",
                  gramFlops / layerMajor / 1e9, logitFlops / candidateMajor / 1e9, peakRate, 100 * gramFlops / layerMajor / 1e9 / peakRate))
+    print("  CPU: layer-major \(fastCPU.summary); candidate-major \(twinCPU.summary)")
     print("  peak RSS of the layer-major round \(gb(peak)) (anonymous \(gb(sampler.maxAnon)), mapped checkpoint pages \(gb(sampler.maxFile))); batch budget \(gb(model.batchBudgetBytes))")
     // At the real 12B, T = 4096: the round holds |S| + 1 hidden states per sample plus one chunk's scratch.
     let states = (62 + 1) * 4096 * H * 4, gramBytes = H * H * 4

@@ -2,14 +2,15 @@ import Foundation
 
 /// An owned fp32 buffer with a stable base pointer `p` (weights and scratch of the forward pass), so
 /// kernels take pointers directly instead of nesting `withUnsafeBufferPointer` closures (llama2.c style).
-/// Contents start uninitialised unless `zeroed`.
+/// Contents start uninitialised unless `zeroed`. Large buffers come from and return to ``ScratchPool``.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let p: UnsafeMutablePointer<Float>
+    private let capacity: Int
 
     public init(count: Int, zeroed: Bool = false) {
         self.count = count
-        p = .allocate(capacity: max(count, 1))
+        (p, capacity) = ScratchPool.shared.take(count)
         if zeroed { p.initialize(repeating: 0, count: count) }
     }
 
@@ -19,7 +20,7 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { p.deallocate() }
+    deinit { ScratchPool.shared.give(p, floats: capacity) }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: p, count: count)) }
 }
@@ -55,9 +56,11 @@ public struct LinearWeight: @unchecked Sendable {
 /// all of x again. Measured at the 12B widths, T = 512 (`PruneKitBench panels`): 16 MiB panels (819 rows at
 /// H = 5120) split up_proj and lm_head with the least loss of 4, 16 and 64 MiB.
 public nonisolated(unsafe) var linearPanelBytes = 16 << 20
-/// Fewest weight rows per panel (sgemm's N): narrower products run well below peak, so wide inputs
-/// (down_proj's 20,480 columns) get panels above ``linearPanelBytes``.
-public nonisolated(unsafe) var linearPanelMinRows = 128
+/// Fewest weight rows per panel (sgemm's N): each panel's product packs all of x [T, in] again, which costs
+/// as much as the product's arithmetic divided by N, so wide inputs (down_proj's 20,480 columns, 204 rows at
+/// 16 MiB) get panels above ``linearPanelBytes``. 1024 rows: a ranking round at the 12B widths (x up to
+/// 8 × 512 rows) measured 30.3 s → 29.0 s against 128 rows (`PruneKitBench ranking`, one run each).
+public nonisolated(unsafe) var linearPanelMinRows = 1024
 
 /// y[T, out] = x[T, in] · Wᵀ through sgemm. A streamed weight is widened from its source (bf16, f16 or f32)
 /// a panel of rows at a time into one reusable fp32 buffer of ≈ ``linearPanelBytes``, and each panel is
