@@ -42,6 +42,10 @@ public struct ScoringJobStatus: Codable, Sendable, Equatable {
             self.worker = worker; self.unitsDone = unitsDone; self.unitsPerMinute = unitsPerMinute; self.secondsPerUnit = secondsPerUnit
             self.busySeconds = busySeconds; self.tokens = tokens; self.tokensPerSecond = tokensPerSecond
         }
+        enum CodingKeys: String, CodingKey {
+            case worker, unitsDone = "units_done", unitsPerMinute = "units_per_minute", secondsPerUnit = "seconds_per_unit"
+            case busySeconds = "busy_seconds", tokens, tokensPerSecond = "tokens_per_second"
+        }
     }
     public var id: String
     public var spec: ScoringJobSpec
@@ -58,6 +62,10 @@ public struct ScoringJobStatus: Codable, Sendable, Equatable {
                 workers: [Worker], etaSeconds: Double?) {
         self.id = id; self.spec = spec; self.done = done; self.running = running; self.waiting = waiting
         self.currentRound = currentRound; self.finished = finished; self.workers = workers; self.etaSeconds = etaSeconds
+    }
+    /// snake_case keys (formats.md §7): `prunekit jobs --format json`.
+    enum CodingKeys: String, CodingKey {
+        case id, spec, done, running, waiting, currentRound = "current_round", finished, workers, etaSeconds = "eta_seconds"
     }
 }
 
