@@ -198,6 +198,19 @@ final class JSONConventionTests: XCTestCase {
         XCTAssertEqual(String(decoding: try back.jsonData(), as: UTF8.self), String(decoding: data, as: UTF8.self))
     }
 
+    /// A scoring job's spec: snake_case keys; the camelCase spec_json an older PruneKit stored still reads.
+    func testScoringJobSpecKeysAndOldSpecJSON() throws {
+        var o = ScoreOptions(); o.remove = 2; o.sequenceAggregation = .max
+        var spec = ScoringJobSpec(checkpoint: "ck", calibration: "ca", options: o, numLayers: 4, sampleCount: 3, unitSamples: 2, unitCandidates: 1)
+        spec.sampleTokens = [5, 6, 7]
+        let j = try roundTrip(spec)
+        XCTAssertEqual(keys(j), ["checkpoint", "calibration", "options", "num_layers", "sample_count", "unit_samples", "unit_candidates", "sample_tokens"])
+        XCTAssertEqual(keys(j["options"]), ["layers", "metric", "remove", "sequence_aggregation", "sample_aggregation", "dt_floor"])
+        let old = #"{"calibration":"ca","checkpoint":"ck","numLayers":4,"options":{"dtFloor":true,"layers":"iterative-mse","metric":"mse","remove":2,"#
+            + #""sampleAggregation":"l2","sequenceAggregation":"max"},"sampleCount":3,"sampleTokens":[5,6,7],"unitCandidates":1,"unitSamples":2}"#
+        XCTAssertEqual(try JSONDecoder().decode(ScoringJobSpec.self, from: Data(old.utf8)), spec)
+    }
+
     func testHardwareProfileFile() throws {
         let file = HardwareProfileFile(profiles: [try HardwareProfiles.named("a10g")])
         let j = try roundTrip(file)

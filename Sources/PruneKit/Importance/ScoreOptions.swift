@@ -19,20 +19,6 @@ public struct ScoreOptions: Sendable, Hashable, Codable {
 
     public init() {}
 
-    /// snake_case keys (formats.md §7), as `prunekit jobs --format json` shows them.
-    enum CodingKeys: String, CodingKey {
-        case layers, metric, remove, sequenceAggregation = "sequence_aggregation", sampleAggregation = "sample_aggregation", dtFloor = "dt_floor"
-    }
-
-    /// Reads the snake_case form or the camelCase one that scoring jobs of an older PruneKit stored (`scoring_jobs.spec_json`).
-    /// - Throws: `DecodingError` naming the missing or mistyped key.
-    public init(from decoder: Decoder) throws {
-        let c = try LenientKeyedContainer(decoder)
-        layers = try c.decode("layers"); metric = try c.decode("metric"); remove = try c.decodeIfPresent("remove")
-        sequenceAggregation = try c.decode("sequence_aggregation"); sampleAggregation = try c.decode("sample_aggregation")
-        dtFloor = try c.decode("dt_floor")
-    }
-
     /// Identifies the options in the score store.
     public var key: String {
         "layers=\(layers.rawValue);metric=\(metric.rawValue);remove=\(remove.map(String.init) ?? "all");agg=\(sequenceAggregation.rawValue)/\(sampleAggregation.rawValue);dtfloor=\(dtFloor)"

@@ -50,21 +50,6 @@ public struct ScoringJobSpec: Codable, Sendable, Equatable {
         self.unitSamples = max(1, unitSamples); self.unitCandidates = max(0, unitCandidates)
     }
 
-    /// snake_case keys (formats.md §7), as `prunekit jobs --format json` shows them.
-    enum CodingKeys: String, CodingKey {
-        case checkpoint, calibration, options, numLayers = "num_layers", sampleCount = "sample_count", unitSamples = "unit_samples"
-        case unitCandidates = "unit_candidates", sampleTokens = "sample_tokens"
-    }
-
-    /// Reads the snake_case form or the camelCase one that an older PruneKit stored (`scoring_jobs.spec_json`).
-    /// - Throws: `DecodingError` naming the missing or mistyped key.
-    public init(from decoder: Decoder) throws {
-        let c = try LenientKeyedContainer(decoder)
-        checkpoint = try c.decode("checkpoint"); calibration = try c.decode("calibration"); options = try c.decode("options")
-        numLayers = try c.decode("num_layers"); sampleCount = try c.decode("sample_count"); unitSamples = try c.decode("unit_samples")
-        unitCandidates = try c.decode("unit_candidates"); sampleTokens = try c.decodeIfPresent("sample_tokens")
-    }
-
     /// Calibration tokens of `unit`'s samples (nil without ``sampleTokens``).
     public func tokens(of unit: ScoringUnit) -> Int? {
         guard let t = sampleTokens, unit.samples.upperBound <= t.count else { return nil }

@@ -149,7 +149,7 @@ enum ReportHTML {
         return h.joined(separator: "\n")
     }
 
-    static func sourceTable(_ s: ReportInput.SourceModel) -> String {
+    static func sourceTable(_ s: SourceSummary) -> String {
         let a = s.architecture, c = s.cost
         let rows: [(String, String)] = [
             ("architecture", ReportInput.describe(a) + (a.numKeyValueHeads.map { ", KV heads \($0)" } ?? "")),

@@ -39,7 +39,7 @@ extension ReportInput {
                       enumeratedCandidates: study.enumerated, feasibleCandidates: study.feasible)
         // The score set the search pruned with (recorded by the study).
         let scores = try study.scoreKey.flatMap { try store.scores($0) }?.scores
-        var input = ReportInput(study: s, source: SourceModel(architecture: source!.architecture, cost: source!.cost),
+        var input = ReportInput(study: s, source: source!,
                                 scores: scores, trials: trials, chosenTrial: StudyRanking.best(stored)?.number)
         let posthoc = TrialMetrics.currentMetrics(try store.metrics(study: study.id))
         if !posthoc.isEmpty {

@@ -9,7 +9,8 @@ import Foundation
 /// `null` (``FiniteOrNull``). The decoder also reads the camelCase keys of an older PruneKit's report inputs.
 public struct ReportInput: Codable, Sendable {
     public var study: Study
-    public var source: SourceModel
+    /// The model being pruned: its ``Architecture`` and ``CostFigures`` at the study's context × batch.
+    public var source: SourceSummary
     /// Importance scores of the source model; nil omits the importance sections (with a note).
     public var scores: ImportanceScores?
     public var trials: [Trial]
@@ -19,7 +20,7 @@ public struct ReportInput: Codable, Sendable {
     /// empty omits the distillation section.
     public var postHoc: [PostHocMetric]? = nil
 
-    public init(study: Study, source: SourceModel, scores: ImportanceScores?, trials: [Trial], chosenTrial: Int? = nil) {
+    public init(study: Study, source: SourceSummary, scores: ImportanceScores?, trials: [Trial], chosenTrial: Int? = nil) {
         self.study = study; self.source = source; self.scores = scores; self.trials = trials; self.chosenTrial = chosenTrial
     }
 
@@ -108,11 +109,6 @@ public struct ReportInput: Codable, Sendable {
                       feasibleCandidates: try c.decode("feasible_candidates"))
         }
     }
-
-    // MARK: - Source
-
-    /// The model being pruned: its ``Architecture`` and ``CostFigures`` (the store's ``SourceSummary``).
-    public typealias SourceModel = SourceSummary
 
     // MARK: - Trials
 
