@@ -65,36 +65,89 @@ final class StoreJSONMigrationTests: XCTestCase {
         }
     }
 
+    /// A database at schema v5 (migrations v1–v5 applied) holding `rows`; returns its path or URL.
+    static func makeV5(_ location: StoreLocation, rows: [String]) throws -> String {
+        switch location {
+        case let .sqlite(path):
+            let q = try DatabaseQueue(path: path)
+            var m = DatabaseMigrator()
+            for mig in StoreMigrations.all.prefix(5) { m.registerMigration(mig.id) { d in for sql in mig.sqlite { try d.execute(sql: sql) } } }
+            try m.migrate(q)
+            try q.write { d in for sql in rows { try d.execute(sql: sql) } }
+            try q.close()
+            return path
+        case let .postgres(url):
+            let s = try PostgresSession(url: try PostgresURL(url))
+            defer { s.close() }
+            try s.transaction { tx in
+                try tx.execute("CREATE TABLE prunekit_migrations (identifier TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                for m in StoreMigrations.all.prefix(5) {
+                    for sql in m.postgres { try tx.execute(PostgresQuery(unsafeSQL: sql)) }
+                    try tx.execute("INSERT INTO prunekit_migrations (identifier) VALUES (\(m.id))")
+                }
+                for sql in rows { try tx.execute(PostgresQuery(unsafeSQL: sql)) }
+            }
+            return url
+        }
+    }
+
+    /// A stored value the migration cannot read: the writing open fails naming the table, column and row, and
+    /// the database is left as it was (v6 not recorded, the value unchanged), on both backends.
+    func testUnreadableValueFailsTheMigrationAndChangesNothing() throws {
+        let dir = Fixtures.tempDir("store-json-v6-bad"); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rows = [Self.rows[0], Self.rows[1].replacingOccurrences(of: Self.oldCost0, with: "{\"kvBytes\": 3")]
+        for (name, location) in try StoreBackends.fresh(dir) {
+            let db = try Self.makeV5(location, rows: rows)
+            XCTAssertThrowsError(try openStore(location, mode: .readWrite), name) { e in
+                guard case .corrupt = e as? StoreError else { return XCTFail("\(name): \(e)") }
+                XCTAssertTrue("\(e)".contains("trials.cost_json of row 1"), "\(name): \(e)")
+                if case let .postgres(url) = location, let pw = url.split(separator: ":").dropFirst(2).first?.split(separator: "@").first {
+                    XCTAssertFalse("\(e)".contains(pw), "\(name): the password is redacted")
+                }
+            }
+            let applied: [String], cost: String
+            if case let .sqlite(path) = location {
+                let q = try DatabaseQueue(path: path)
+                (applied, cost) = try q.read { d in
+                    (try String.fetchAll(d, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid"), try String.fetchOne(d, sql: "SELECT cost_json FROM trials")!)
+                }
+                try q.close()
+            } else {
+                let s = try PostgresSession(url: try PostgresURL(db))
+                defer { s.close() }
+                applied = try s.query("SELECT identifier FROM prunekit_migrations ORDER BY identifier").map { try $0[0].decode(String.self) }
+                cost = try s.query("SELECT cost_json FROM trials")[0][0].decode(String.self)
+            }
+            XCTAssertEqual(applied, StoreMigrations.all.prefix(5).map(\.id).sorted(), name)
+            XCTAssertEqual(cost, "{\"kvBytes\": 3", name)
+            XCTAssertEqual(try JSONParser().parse(try storedSourceJSON(location)), try JSONParser().parse(Self.oldSource), "\(name): the study's source_json unchanged")
+        }
+    }
+
+    /// The stored `source_json` of the one study, read without migrating.
+    func storedSourceJSON(_ location: StoreLocation) throws -> String {
+        switch location {
+        case let .sqlite(path):
+            let q = try DatabaseQueue(path: path)
+            defer { try? q.close() }
+            return try q.read { try String.fetchOne($0, sql: "SELECT source_json FROM studies")! }
+        case let .postgres(url):
+            let s = try PostgresSession(url: try PostgresURL(url))
+            defer { s.close() }
+            return try s.query("SELECT source_json FROM studies")[0][0].decode(String.self)
+        }
+    }
+
     func testOldCamelCaseValuesAreRewritten() throws {
         let dir = Fixtures.tempDir("store-json-v6"); defer { try? FileManager.default.removeItem(atPath: dir) }
         for (name, location) in try StoreBackends.fresh(dir) {
-            let db: String
+            let db = try Self.makeV5(location, rows: Self.rows)
             var before: String? = nil
-            switch location {
-            case let .sqlite(path):
-                db = path
-                let q = try DatabaseQueue(path: path)
-                var m = DatabaseMigrator()
-                for mig in StoreMigrations.all.prefix(5) { m.registerMigration(mig.id) { d in for sql in mig.sqlite { try d.execute(sql: sql) } } }
-                try m.migrate(q)
-                try q.write { d in for sql in Self.rows { try d.execute(sql: sql) } }
-                try q.close()
+            if case .sqlite = location {
                 // A reading command reads the old database as it is (SQLite opens it without migrating).
                 let r = try run(["leaderboard", "--db", db, "--study", "old", "--format", "json"])
                 XCTAssertEqual(r.status, 0, r.err)
                 before = r.out
-            case let .postgres(url):
-                db = url
-                let s = try PostgresSession(url: try PostgresURL(url))
-                defer { s.close() }
-                try s.transaction { tx in
-                    try tx.execute("CREATE TABLE prunekit_migrations (identifier TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-                    for m in StoreMigrations.all.prefix(5) {
-                        for sql in m.postgres { try tx.execute(PostgresQuery(unsafeSQL: sql)) }
-                        try tx.execute("INSERT INTO prunekit_migrations (identifier) VALUES (\(m.id))")
-                    }
-                    for sql in Self.rows { try tx.execute(PostgresQuery(unsafeSQL: sql)) }
-                }
             }
 
             // A writing open migrates; the stored values are now snake_case, with the same figures.
