@@ -74,6 +74,14 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
             for m in StoreMigrations.all where !applied.contains(m.id) {
                 // The statements are the migration list's constants, never built from input.
                 for sql in m.postgres { try tx.execute(PostgresQuery(unsafeSQL: sql)) }
+                for r in m.rewrites {
+                    // Table and column are the migration list's constants; values are bound.
+                    for row in try tx.query("SELECT id, \(unescaped: r.column) FROM \(unescaped: r.table) WHERE \(unescaped: r.column) IS NOT NULL") {
+                        let id = try row[0].decode(Int64.self)
+                        let value = try r.apply(try row[1].decode(String.self), id: id, location: url.redacted)
+                        try tx.execute("UPDATE \(unescaped: r.table) SET \(unescaped: r.column) = \(value) WHERE id = \(id)")
+                    }
+                }
                 try tx.execute("INSERT INTO prunekit_migrations (identifier) VALUES (\(m.id))")
             }
         }
@@ -259,7 +267,7 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
         t.params = try r.v("params"); t.weightBytes = try r.v("weight_bytes"); t.memoryBytes = try r.v("memory_bytes")
         t.budgetBytes = try r.v("budget_bytes"); t.slackBytes = try r.v("slack_bytes"); t.fits = (try r.v("fits") as Int) != 0
         t.maxBatch = try r.v("max_batch"); t.tokensPerSecond = try r.v("tokens_per_second")
-        t.cost = try (try r.v("cost_json") as String?).map { try StoreJSON.decode(ReportInput.CostFigures.self, $0) }
+        t.cost = try (try r.v("cost_json") as String?).map { try StoreJSON.decode(CostFigures.self, $0) }
         t.prunedReason = try r.v("pruned_reason"); t.kl = try r.v("kl"); t.mse = try r.v("mse"); t.loss = try r.v("loss")
         t.objectiveValue = try r.v("objective_value"); t.error = try r.v("error"); t.seed = UInt64(bitPattern: try r.v("seed") as Int64)
         t.toolVersion = try r.v("tool_version"); t.workerID = try r.v("worker_id"); t.workerHost = try r.v("worker_host")

@@ -132,9 +132,9 @@ final class JSONConventionTests: XCTestCase {
     }
 
     func testReportInputWritesNullForNonFinite() throws {
-        let cost = ReportInput.CostFigures(parameters: 1, weightBytes: 2, kvBytes: 3, mambaStateBytes: 4, memoryBytes: 9, outputTokensPerSecond: .nan)
-        let arch = ReportInput.ArchitectureSummary(pattern: "M-", hiddenSize: 8, ffnHiddenSize: 16, numAttentionHeads: 1, numKeyValueHeads: 1,
-                                                  mambaNumHeads: 2, mambaHeadDim: 4)
+        let cost = CostFigures(parameters: 1, weightBytes: 2, kvBytes: 3, mambaStateBytes: 4, memoryBytes: 9, outputTokensPerSecond: .nan)
+        let arch = Architecture(numLayers: 2, hiddenSize: 8, ffnHiddenSize: 16, mambaNumHeads: 2, mambaHeadDim: 4, numAttentionHeads: 1,
+                                numKeyValueHeads: 1, pattern: "M-", keptLayers: [0, 1])
         let trial = ReportInput.Trial(number: 0, state: .fail, target: TargetArchitecture(hiddenSize: 8), architecture: arch, cost: cost,
                                       budgetSlackBytes: 1, fits: true, metrics: .init(kl: .infinity, mse: nil, loss: 1), seconds: .nan)
         let study = ReportInput.Study(name: "s", recipeYAML: "", hardware: "A10G", context: 1, batch: 1, inputLength: 1, outputLength: 1,
@@ -146,7 +146,10 @@ final class JSONConventionTests: XCTestCase {
         let t = j["trials"]?.arrayValue?.first
         XCTAssertEqual(t?["metrics"]?["kl"], .null)
         XCTAssertEqual(t?["seconds"], .null)
-        XCTAssertEqual(t?["cost"]?["outputTokensPerSecond"], .null)
+        XCTAssertEqual(t?["cost"]?["output_tokens_per_second"], .null)
+        XCTAssertEqual(keys(j["source"]?["architecture"]), ["ffn_hidden_size", "hidden_size", "kept_layers", "mamba_head_dim", "mamba_num_heads",
+                                                           "num_attention_heads", "num_key_value_heads", "num_layers", "pattern"])
+        XCTAssertEqual(keys(j["source"]?["cost"]), ["kv_bytes", "mamba_state_bytes", "memory_bytes", "output_tokens_per_second", "parameters", "weight_bytes"])
         XCTAssertEqual(t?["target"]?["hidden_size"]?.intValue, 8, "the target has config.json's key names")
         let back = try PruneKitJSON.decode(ReportInput.self, from: data)
         XCTAssertNil(back.trials[0].metrics.kl)
@@ -159,6 +162,53 @@ final class JSONConventionTests: XCTestCase {
         let old = try PruneKitJSON.decode(ReportInput.self, from: Data(legacy.utf8))
         XCTAssertEqual(old.trials[0].target, TargetArchitecture(hiddenSize: 8))
         XCTAssertTrue(old.trials[0].seconds?.isNaN ?? false)
+    }
+
+    /// A report input of an older PruneKit, every key in its camelCase Swift spelling (and the architecture
+    /// summary without `num_layers` / `kept_layers`), reads back to the same values.
+    func testReportInputReadsCamelCaseKeys() throws {
+        let cost = CostFigures(parameters: 1, weightBytes: 2, kvBytes: 3, mambaStateBytes: 4, memoryBytes: 9, outputTokensPerSecond: 7.5)
+        let arch = Architecture(numLayers: 2, hiddenSize: 8, ffnHiddenSize: 16, mambaNumHeads: 2, mambaHeadDim: 4, numAttentionHeads: 1,
+                                numKeyValueHeads: 1, pattern: "M-", keptLayers: nil)
+        let trial = ReportInput.Trial(number: 3, state: .pruned, target: TargetArchitecture(hiddenSize: 8), architecture: arch,
+                                      cost: cost, budgetSlackBytes: -1, fits: false, metrics: .init(kl: 0.5, mse: nil, loss: 1),
+                                      infeasibleReason: "memory budget", seconds: 2)
+        let study = ReportInput.Study(name: "s", recipeYAML: "seed: 0", hardware: "A10G", context: 1, batch: 1, inputLength: 2, outputLength: 3,
+                                      budgetBytes: 10, checkpointPath: "/m", checkpointFingerprint: "f", calibrationFingerprint: "c",
+                                      heldOutFingerprint: "h", created: "now", enumeratedCandidates: 4, feasibleCandidates: 1)
+        var input = ReportInput(study: study, source: .init(architecture: arch, cost: cost), scores: nil, trials: [trial], chosenTrial: 3)
+        input.postHoc = [.init(trial: 3, student: "pruned", name: "kd_loss", value: 2.5, kdSteps: 10)]
+        let data = try input.jsonData()
+        func camel(_ v: JSONValue) -> JSONValue {
+            switch v {
+            case let .object(o):
+                return .object(o.compactMap { k, v in
+                    if k == "num_layers" || k == "kept_layers" { return nil }
+                    let parts = k.split(separator: "_")
+                    let name = parts.enumerated().map { $0.offset == 0 ? String($0.element) : $0.element.capitalized }.joined()
+                    return (name == "recipeYaml" ? "recipeYAML" : name, camel(v))
+                })
+            case let .array(a): return .array(a.map(camel))
+            default: return v
+            }
+        }
+        let legacy = JSONWriter().data(camel(try JSONParser().parse(data)))
+        XCTAssertTrue(String(decoding: legacy, as: UTF8.self).contains("\"outputTokensPerSecond\""))
+        let back = try PruneKitJSON.decode(ReportInput.self, from: legacy)
+        XCTAssertEqual(String(decoding: try back.jsonData(), as: UTF8.self), String(decoding: data, as: UTF8.self))
+    }
+
+    /// A scoring job's spec: snake_case keys; the camelCase spec_json an older PruneKit stored still reads.
+    func testScoringJobSpecKeysAndOldSpecJSON() throws {
+        var o = ScoreOptions(); o.remove = 2; o.sequenceAggregation = .max
+        var spec = ScoringJobSpec(checkpoint: "ck", calibration: "ca", options: o, numLayers: 4, sampleCount: 3, unitSamples: 2, unitCandidates: 1)
+        spec.sampleTokens = [5, 6, 7]
+        let j = try roundTrip(spec)
+        XCTAssertEqual(keys(j), ["checkpoint", "calibration", "options", "num_layers", "sample_count", "unit_samples", "unit_candidates", "sample_tokens"])
+        XCTAssertEqual(keys(j["options"]), ["layers", "metric", "remove", "sequence_aggregation", "sample_aggregation", "dt_floor"])
+        let old = #"{"calibration":"ca","checkpoint":"ck","numLayers":4,"options":{"dtFloor":true,"layers":"iterative-mse","metric":"mse","remove":2,"#
+            + #""sampleAggregation":"l2","sequenceAggregation":"max"},"sampleCount":3,"sampleTokens":[5,6,7],"unitCandidates":1,"unitSamples":2}"#
+        XCTAssertEqual(try JSONDecoder().decode(ScoringJobSpec.self, from: Data(old.utf8)), spec)
     }
 
     func testHardwareProfileFile() throws {

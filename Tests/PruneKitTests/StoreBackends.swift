@@ -39,7 +39,7 @@ enum StoreBackends {
         var t = TrialRecord(id: 0, studyID: 0, number: 0, stage: .joint, state: .waiting, architecture: a, archHash: a.hash)
         t.params = layers * hidden; t.weightBytes = 2 * t.params; t.memoryBytes = t.weightBytes + 1000; t.budgetBytes = 4 << 20
         t.slackBytes = t.budgetBytes - t.memoryBytes; t.fits = true; t.maxBatch = 1; t.tokensPerSecond = tokensPerSecond
-        t.cost = ReportInput.CostFigures(parameters: t.params, weightBytes: t.weightBytes, kvBytes: 600, mambaStateBytes: 400,
+        t.cost = CostFigures(parameters: t.params, weightBytes: t.weightBytes, kvBytes: 600, mambaStateBytes: 400,
                                          memoryBytes: t.memoryBytes, outputTokensPerSecond: tokensPerSecond)
         t.seed = 7; t.createdAt = "2026-12-03T00:00:00Z"
         return t

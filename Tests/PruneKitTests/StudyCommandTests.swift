@@ -39,6 +39,21 @@ final class StudyCommandTests: XCTestCase {
         var r = try run(["search", "Searches/nemo-tiny.yaml", "--study", "tiny", "--quiet"], cwd: a, env: ["PRUNEKIT_DB": db])
         XCTAssertEqual(r.status, 0, r.err)
 
+        // Every --format json output of the study commands has snake_case keys only (formats.md §7): the search
+        // (its plan and a resumed run), studies, leaderboard (also the Pareto front) and jobs.
+        for args in [["search", "Searches/nemo-tiny.yaml", "--study", "tiny", "--dry-run", "--format", "json"],
+                     ["search", "Searches/nemo-tiny.yaml", "--study", "tiny", "--quiet", "--format", "json"],
+                     ["studies", "--format", "json"], ["leaderboard", "--study", "tiny", "--format", "json"],
+                     ["leaderboard", "--study", "tiny", "--pareto", "--format", "json"], ["jobs", "--format", "json"]] {
+            r = try run(args, cwd: a, env: ["PRUNEKIT_DB": db])
+            XCTAssertEqual(r.status, 0, "\(args): \(r.err)")
+            let j = try JSONParser().parse(r.out)
+            XCTAssertNotEqual(j, .object([]), "\(args)")
+            XCTAssertEqual(StoreJSONMigrationTests.upperCaseKeys(j), [], "\(args): keys with uppercase letters")
+        }
+        let boardJSON = try JSONParser().parse(try run(["leaderboard", "--study", "tiny", "--format", "json"], cwd: a, env: ["PRUNEKIT_DB": db]).out)
+        XCTAssertNotNil(boardJSON["study"]?["source"]?["cost"]?["output_tokens_per_second"], "the source's cost figures are in the leaderboard")
+
         // From another directory, reading commands work on a read-only file and create nothing.
         chmod(db, 0o444)
         let before = ls(root + "/db")

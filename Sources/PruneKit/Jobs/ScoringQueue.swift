@@ -21,26 +21,30 @@ public enum UnitCompletion: Sendable, Equatable {
     case alreadyDone
 }
 
-/// One job's state for `prunekit jobs`.
+/// One job's state for `prunekit jobs` (`--format json`: snake_case keys, unknown or non-finite figures as null).
 public struct ScoringJobStatus: Codable, Sendable, Equatable {
     public struct Worker: Codable, Sendable, Equatable {
         public var worker: String
         public var unitsDone: Int
         /// Units per minute over the worker's completions (nil before its second completion).
-        public var unitsPerMinute: Double?
+        @FiniteOrNull public var unitsPerMinute: Double?
         /// Mean compute seconds per unit.
-        public var secondsPerUnit: Double
+        @FiniteOrNull public var secondsPerUnit: Double
         /// Compute seconds of the worker's completed units (its busy time).
-        public var busySeconds: Double = 0
+        @FiniteOrNull public var busySeconds: Double = 0
         /// Calibration tokens of the worker's completed units' samples (nil for a job without per-sample token
         /// counts). A ranking unit evaluates several candidate layers on its samples; its tokens count once.
         public var tokens: Int? = nil
         /// `tokens` / `busySeconds`, tokens/s (nil without tokens or busy time).
-        public var tokensPerSecond: Double? = nil
+        @FiniteOrNull public var tokensPerSecond: Double? = nil
         public init(worker: String, unitsDone: Int, unitsPerMinute: Double?, secondsPerUnit: Double,
                     busySeconds: Double = 0, tokens: Int? = nil, tokensPerSecond: Double? = nil) {
             self.worker = worker; self.unitsDone = unitsDone; self.unitsPerMinute = unitsPerMinute; self.secondsPerUnit = secondsPerUnit
             self.busySeconds = busySeconds; self.tokens = tokens; self.tokensPerSecond = tokensPerSecond
+        }
+        enum CodingKeys: String, CodingKey {
+            case worker, unitsDone = "units_done", unitsPerMinute = "units_per_minute", secondsPerUnit = "seconds_per_unit"
+            case busySeconds = "busy_seconds", tokens, tokensPerSecond = "tokens_per_second"
         }
     }
     public var id: String
@@ -53,11 +57,15 @@ public struct ScoringJobStatus: Codable, Sendable, Equatable {
     public var finished: Bool
     public var workers: [Worker]
     /// Seconds to finish at the current total rate, counting the rounds not yet created (nil before any rate).
-    public var etaSeconds: Double?
+    @FiniteOrNull public var etaSeconds: Double?
     public init(id: String, spec: ScoringJobSpec, done: Int, running: Int, waiting: Int, currentRound: Int, finished: Bool,
                 workers: [Worker], etaSeconds: Double?) {
         self.id = id; self.spec = spec; self.done = done; self.running = running; self.waiting = waiting
         self.currentRound = currentRound; self.finished = finished; self.workers = workers; self.etaSeconds = etaSeconds
+    }
+    /// snake_case keys (formats.md §7): `prunekit jobs --format json`.
+    enum CodingKeys: String, CodingKey {
+        case id, spec, done, running, waiting, currentRound = "current_round", finished, workers, etaSeconds = "eta_seconds"
     }
 }
 

@@ -1,32 +1,59 @@
 import Foundation
 
-/// One concrete pruned architecture: every size present, the layer pattern and the source layers it keeps.
-/// The one shape a candidate has from the search (``Candidate``) through the store (``TrialRecord``) to the
-/// export (``PruningPlan``), the leaderboard and the report. `Codable` with snake_case keys, the same names
-/// as the trial columns and config.json.
+/// One concrete architecture of a Nemotron-H model (a study's source or a pruned candidate): every size
+/// present, the layer pattern and the source layers it keeps. The one shape a model's architecture has from
+/// the search (``Candidate``, ``SourceSummary``) through the store (``TrialRecord``, `studies.source_json`) to
+/// the export (``PruningPlan``), the leaderboard and the report (``ReportInput``). `Codable` with snake_case
+/// keys, the same names as the trial columns and config.json; the decoder also reads the camelCase keys that
+/// an older PruneKit wrote for a study's source (its former report summary shape).
 public struct Architecture: Codable, Hashable, Sendable {
+    /// Layers (= `pattern.count`).
     public var numLayers: Int
     public var hiddenSize: Int
     public var ffnHiddenSize: Int
     public var mambaNumHeads: Int
     public var mambaHeadDim: Int
     public var numAttentionHeads: Int
-    /// `hybrid_override_pattern` of the pruned model (`M` Mamba, `*` attention, `-` MLP), `numLayers` characters.
+    /// Attention KV heads. Never pruned, so a candidate has its source's; recorded for a study's source
+    /// model (``init(_:)``) and nil for candidates and trials (their source's value applies).
+    public var numKeyValueHeads: Int?
+    /// `hybrid_override_pattern` of the model (`M` Mamba, `*` attention, `-` MLP), `numLayers` characters.
     public var pattern: String
-    /// Source layers kept (checkpoint numbering, ascending), `numLayers` entries; nil only for trials stored by
-    /// an older PruneKit, which recorded the layer count alone.
+    /// Source layers kept (checkpoint numbering, ascending), `numLayers` entries (every layer for a source
+    /// model); nil only for trials stored by an older PruneKit, which recorded the layer count alone.
     public var keptLayers: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case numLayers = "num_layers", hiddenSize = "hidden_size", ffnHiddenSize = "ffn_hidden_size"
         case mambaNumHeads = "mamba_num_heads", mambaHeadDim = "mamba_head_dim", numAttentionHeads = "num_attention_heads"
-        case pattern, keptLayers = "kept_layers"
+        case numKeyValueHeads = "num_key_value_heads", pattern, keptLayers = "kept_layers"
     }
 
     public init(numLayers: Int, hiddenSize: Int, ffnHiddenSize: Int, mambaNumHeads: Int, mambaHeadDim: Int, numAttentionHeads: Int,
-                pattern: String, keptLayers: [Int]?) {
+                numKeyValueHeads: Int? = nil, pattern: String, keptLayers: [Int]?) {
         self.numLayers = numLayers; self.hiddenSize = hiddenSize; self.ffnHiddenSize = ffnHiddenSize; self.mambaNumHeads = mambaNumHeads
-        self.mambaHeadDim = mambaHeadDim; self.numAttentionHeads = numAttentionHeads; self.pattern = pattern; self.keptLayers = keptLayers
+        self.mambaHeadDim = mambaHeadDim; self.numAttentionHeads = numAttentionHeads; self.numKeyValueHeads = numKeyValueHeads
+        self.pattern = pattern; self.keptLayers = keptLayers
+    }
+
+    /// The architecture of a whole model (a study's source): its config's sizes, KV heads, pattern, every layer kept.
+    public init(_ c: NemotronHConfig) {
+        self.init(numLayers: c.numLayers, hiddenSize: c.hiddenSize, ffnHiddenSize: c.ffnHiddenSize, mambaNumHeads: c.mambaNumHeads,
+                  mambaHeadDim: c.mambaHeadDim, numAttentionHeads: c.numAttentionHeads, numKeyValueHeads: c.numKeyValueHeads,
+                  pattern: c.patternString, keptLayers: Array(0..<c.numLayers))
+    }
+
+    /// Reads the snake_case form, or the camelCase one of an older PruneKit (without `num_layers`, which is
+    /// then the pattern's length). `num_key_value_heads` and `kept_layers` may be absent.
+    /// - Throws: `DecodingError` naming the missing or mistyped key.
+    public init(from decoder: Decoder) throws {
+        let c = try LenientKeyedContainer(decoder)
+        let pattern = try c.decode("pattern", as: String.self)
+        self.init(numLayers: try c.decodeIfPresent("num_layers", as: Int.self) ?? pattern.count, hiddenSize: try c.decode("hidden_size"),
+                  ffnHiddenSize: try c.decode("ffn_hidden_size"), mambaNumHeads: try c.decode("mamba_num_heads"),
+                  mambaHeadDim: try c.decode("mamba_head_dim"), numAttentionHeads: try c.decode("num_attention_heads"),
+                  numKeyValueHeads: try c.decodeIfPresent("num_key_value_heads"), pattern: pattern,
+                  keptLayers: try c.decodeIfPresent("kept_layers"))
     }
 
     /// The architecture `target` makes of `source`: sizes not given keep the source's; depth from

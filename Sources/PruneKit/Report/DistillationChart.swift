@@ -13,6 +13,13 @@ extension ReportInput {
         public init(trial: Int, student: String, name: String, value: Double, kdSteps: Int?) {
             self.trial = trial; self.student = student; self.name = name; self.value = value; self.kdSteps = kdSteps
         }
+        enum CodingKeys: String, CodingKey { case trial, student, name, value, kdSteps = "kd_steps" }
+        /// Reads the snake_case form or the camelCase one of an older PruneKit's report inputs.
+        public init(from decoder: Decoder) throws {
+            let c = try LenientKeyedContainer(decoder)
+            self.init(trial: try c.decode("trial"), student: try c.decode("student"), name: try c.decode("name"),
+                      value: try c.finiteOrNull("value") ?? .nan, kdSteps: try c.decodeIfPresent("kd_steps"))
+        }
     }
 
     /// The metric the distillation charts plot: held-out loss of the student (nats/token), as written by

@@ -5,8 +5,8 @@ import Foundation
 enum MemoryChart {
     /// Source first, then the top `limit` trials by objective (the chosen one included); when no trial is ranked,
     /// the trials with the highest predicted throughput, so infeasible studies still show why nothing fits.
-    static func rows(_ input: ReportInput, limit: Int = 8) -> [(label: String, cost: ReportInput.CostFigures, chosen: Bool)] {
-        var out: [(String, ReportInput.CostFigures, Bool)] = [("source", input.source.cost, false)]
+    static func rows(_ input: ReportInput, limit: Int = 8) -> [(label: String, cost: CostFigures, chosen: Bool)] {
+        var out: [(String, CostFigures, Bool)] = [("source", input.source.cost, false)]
         let chosen = input.chosen
         var picked = Array(input.ranked.prefix(limit))
         if picked.isEmpty {

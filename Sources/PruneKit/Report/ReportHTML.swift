@@ -149,10 +149,10 @@ enum ReportHTML {
         return h.joined(separator: "\n")
     }
 
-    static func sourceTable(_ s: ReportInput.SourceModel) -> String {
+    static func sourceTable(_ s: SourceSummary) -> String {
         let a = s.architecture, c = s.cost
         let rows: [(String, String)] = [
-            ("architecture", ReportInput.describe(a) + ", KV heads \(a.numKeyValueHeads)"),
+            ("architecture", ReportInput.describe(a) + (a.numKeyValueHeads.map { ", KV heads \($0)" } ?? "")),
             ("layer kinds", ReportInput.kindCounts(a.pattern)),
             ("parameters", "\(Fmt.count(Double(c.parameters))) (\(c.parameters))"),
             ("weights", Fmt.gib(c.weightBytes)), ("KV cache at context", Fmt.gib(c.kvBytes)),

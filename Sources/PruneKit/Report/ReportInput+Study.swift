@@ -18,7 +18,7 @@ extension ReportInput {
             let recipe = try Recipe(yaml: study.recipeYAML, path: study.recipePath)
             let config = try ArchitectureSearch.sourceConfig(recipe: recipe)
             let cost = try recipe.costModel()
-            source = source ?? SourceSummary(architecture: ArchitectureSummary(config), cost: CostFigures(cost.evaluate(config, context: recipe.context, batch: recipe.batch)))
+            source = source ?? SourceSummary(architecture: Architecture(config), cost: CostFigures(cost.evaluate(config, context: recipe.context, batch: recipe.batch)))
             for t in stored where t.cost == nil {
                 costs[t.number] = CostFigures(cost.evaluate(t.architecture.config(source: config), context: recipe.context, batch: recipe.batch))
             }
@@ -27,10 +27,7 @@ extension ReportInput {
         }
         let trials = stored.map { t in
             Trial(number: t.number, state: t.state, target: t.architecture.candidateTarget,
-                  architecture: ArchitectureSummary(pattern: t.architecture.pattern, hiddenSize: t.architecture.hiddenSize,
-                                                    ffnHiddenSize: t.architecture.ffnHiddenSize, numAttentionHeads: t.architecture.numAttentionHeads,
-                                                    numKeyValueHeads: source!.architecture.numKeyValueHeads, mambaNumHeads: t.architecture.mambaNumHeads,
-                                                    mambaHeadDim: t.architecture.mambaHeadDim),
+                  architecture: { var a = t.architecture; a.numKeyValueHeads = source!.architecture.numKeyValueHeads; return a }(),
                   cost: t.cost ?? costs[t.number]!, budgetSlackBytes: t.slackBytes, fits: t.fits,
                   metrics: Metrics(kl: t.kl, mse: t.mse, loss: t.loss), error: t.error, infeasibleReason: t.prunedReason, seconds: t.evalSeconds)
         }
@@ -42,7 +39,7 @@ extension ReportInput {
                       enumeratedCandidates: study.enumerated, feasibleCandidates: study.feasible)
         // The score set the search pruned with (recorded by the study).
         let scores = try study.scoreKey.flatMap { try store.scores($0) }?.scores
-        var input = ReportInput(study: s, source: SourceModel(architecture: source!.architecture, cost: source!.cost),
+        var input = ReportInput(study: s, source: source!,
                                 scores: scores, trials: trials, chosenTrial: StudyRanking.best(stored)?.number)
         let posthoc = TrialMetrics.currentMetrics(try store.metrics(study: study.id))
         if !posthoc.isEmpty {

@@ -4,11 +4,13 @@ import Foundation
 /// file, a test). Sizes are bytes, throughput is predicted output tokens/s per GPU (pruning.md §5), KL and
 /// losses are in nats.
 ///
-/// Encoded by ``PruneKitJSON`` (keys as the Swift names, as in the store's `cost_json` / `source_json`);
-/// non-finite numbers (failed evaluations produce them) are written as `null` (``FiniteOrNull``).
+/// Encoded by ``PruneKitJSON`` with snake_case keys (formats.md §7; ``Architecture`` and ``CostFigures`` as in
+/// the store's `source_json` / `cost_json`); non-finite numbers (failed evaluations produce them) are written as
+/// `null` (``FiniteOrNull``). The decoder also reads the camelCase keys of an older PruneKit's report inputs.
 public struct ReportInput: Codable, Sendable {
     public var study: Study
-    public var source: SourceModel
+    /// The model being pruned: its ``Architecture`` and ``CostFigures`` at the study's context × batch.
+    public var source: SourceSummary
     /// Importance scores of the source model; nil omits the importance sections (with a note).
     public var scores: ImportanceScores?
     public var trials: [Trial]
@@ -18,8 +20,19 @@ public struct ReportInput: Codable, Sendable {
     /// empty omits the distillation section.
     public var postHoc: [PostHocMetric]? = nil
 
-    public init(study: Study, source: SourceModel, scores: ImportanceScores?, trials: [Trial], chosenTrial: Int? = nil) {
+    public init(study: Study, source: SourceSummary, scores: ImportanceScores?, trials: [Trial], chosenTrial: Int? = nil) {
         self.study = study; self.source = source; self.scores = scores; self.trials = trials; self.chosenTrial = chosenTrial
+    }
+
+    enum CodingKeys: String, CodingKey { case study, source, scores, trials, chosenTrial = "chosen_trial", postHoc = "post_hoc" }
+
+    /// Reads the snake_case form or the camelCase one of an older PruneKit.
+    /// - Throws: `DecodingError` naming the missing or mistyped key.
+    public init(from decoder: Decoder) throws {
+        let c = try LenientKeyedContainer(decoder)
+        self.init(study: try c.decode("study"), source: try c.decode("source"), scores: try c.decodeIfPresent("scores"),
+                  trials: try c.decode("trials"), chosenTrial: try c.decodeIfPresent("chosen_trial"))
+        postHoc = try c.decodeIfPresent("post_hoc")
     }
 
     // MARK: - Study
@@ -74,68 +87,27 @@ public struct ReportInput: Codable, Sendable {
             self.heldOutFingerprint = heldOutFingerprint; self.toolVersion = toolVersion; self.created = created
             self.enumeratedCandidates = enumeratedCandidates; self.feasibleCandidates = feasibleCandidates
         }
-    }
 
-    // MARK: - Architecture and cost
-
-    /// The shape of a Nemotron-H model, enough to describe it in a report.
-    public struct ArchitectureSummary: Codable, Sendable, Equatable {
-        /// `hybrid_override_pattern`: one character per layer, `M` Mamba, `*` attention, `-` MLP.
-        public var pattern: String
-        public var hiddenSize: Int
-        public var ffnHiddenSize: Int
-        public var numAttentionHeads: Int
-        public var numKeyValueHeads: Int
-        public var mambaNumHeads: Int
-        public var mambaHeadDim: Int
-        public var numLayers: Int { pattern.count }
-
-        public init(pattern: String, hiddenSize: Int, ffnHiddenSize: Int, numAttentionHeads: Int, numKeyValueHeads: Int,
-                    mambaNumHeads: Int, mambaHeadDim: Int) {
-            self.pattern = pattern; self.hiddenSize = hiddenSize; self.ffnHiddenSize = ffnHiddenSize
-            self.numAttentionHeads = numAttentionHeads; self.numKeyValueHeads = numKeyValueHeads
-            self.mambaNumHeads = mambaNumHeads; self.mambaHeadDim = mambaHeadDim
+        enum CodingKeys: String, CodingKey {
+            case name, objective, direction, recipeYAML = "recipe_yaml", hardware, context, batch, inputLength = "input_length"
+            case outputLength = "output_length", budgetBytes = "budget_bytes", checkpointPath = "checkpoint_path"
+            case checkpointFingerprint = "checkpoint_fingerprint", calibrationFingerprint = "calibration_fingerprint"
+            case heldOutFingerprint = "held_out_fingerprint", toolVersion = "tool_version", created
+            case enumeratedCandidates = "enumerated_candidates", feasibleCandidates = "feasible_candidates"
         }
 
-        /// The summary of a config.
-        public init(_ c: NemotronHConfig) {
-            self.init(pattern: c.patternString, hiddenSize: c.hiddenSize, ffnHiddenSize: c.ffnHiddenSize,
-                      numAttentionHeads: c.numAttentionHeads, numKeyValueHeads: c.numKeyValueHeads,
-                      mambaNumHeads: c.mambaNumHeads, mambaHeadDim: c.mambaHeadDim)
+        /// Reads the snake_case form or the camelCase one of an older PruneKit.
+        public init(from decoder: Decoder) throws {
+            let c = try LenientKeyedContainer(decoder)
+            self.init(name: try c.decode("name"), objective: try c.decode("objective"), direction: try c.decode("direction"),
+                      recipeYAML: try c.decode("recipe_yaml"), hardware: try c.decode("hardware"), context: try c.decode("context"),
+                      batch: try c.decode("batch"), inputLength: try c.decode("input_length"), outputLength: try c.decode("output_length"),
+                      budgetBytes: try c.decode("budget_bytes"), checkpointPath: try c.decode("checkpoint_path"),
+                      checkpointFingerprint: try c.decode("checkpoint_fingerprint"), calibrationFingerprint: try c.decode("calibration_fingerprint"),
+                      heldOutFingerprint: try c.decodeIfPresent("held_out_fingerprint"), toolVersion: try c.decode("tool_version"),
+                      created: try c.decode("created"), enumeratedCandidates: try c.decode("enumerated_candidates"),
+                      feasibleCandidates: try c.decode("feasible_candidates"))
         }
-    }
-
-    /// Cost figures of one architecture at the study's context × batch (pruning.md §5). Bytes unless stated.
-    public struct CostFigures: Codable, Sendable, Equatable {
-        public var parameters: Int
-        public var weightBytes: Int
-        /// KV cache of the batch at the context length.
-        public var kvBytes: Int
-        /// Mamba conv + SSM state of the batch.
-        public var mambaStateBytes: Int
-        /// weights + KV + Mamba state.
-        public var memoryBytes: Int
-        /// Predicted output tokens/s per GPU at ISL/OSL (0 when nothing fits).
-        @FiniteOrNull public var outputTokensPerSecond: Double
-
-        public init(parameters: Int, weightBytes: Int, kvBytes: Int, mambaStateBytes: Int, memoryBytes: Int, outputTokensPerSecond: Double) {
-            self.parameters = parameters; self.weightBytes = weightBytes; self.kvBytes = kvBytes
-            self.mambaStateBytes = mambaStateBytes; self.memoryBytes = memoryBytes; self.outputTokensPerSecond = outputTokensPerSecond
-        }
-
-        /// The figures of a ``CostReport``.
-        public init(_ r: CostReport) {
-            self.init(parameters: r.parameters, weightBytes: r.weightBytes, kvBytes: r.kvBytes,
-                      mambaStateBytes: r.batch * r.mambaStateBytes, memoryBytes: r.memoryBytes,
-                      outputTokensPerSecond: r.outputTokensPerSecond)
-        }
-    }
-
-    /// The model being pruned.
-    public struct SourceModel: Codable, Sendable {
-        public var architecture: ArchitectureSummary
-        public var cost: CostFigures
-        public init(architecture: ArchitectureSummary, cost: CostFigures) { self.architecture = architecture; self.cost = cost }
     }
 
     // MARK: - Trials
@@ -161,8 +133,8 @@ public struct ReportInput: Codable, Sendable {
         public var state: TrialState
         /// The target the candidate was pruned to.
         public var target: TargetArchitecture
-        /// The resulting architecture.
-        public var architecture: ArchitectureSummary
+        /// The resulting architecture (with the source's KV heads).
+        public var architecture: Architecture
         public var cost: CostFigures
         /// budget − memory, bytes (negative when it does not fit).
         public var budgetSlackBytes: Int
@@ -175,12 +147,27 @@ public struct ReportInput: Codable, Sendable {
         /// Wall time of the trial, seconds.
         @FiniteOrNull public var seconds: Double?
 
-        public init(number: Int, state: TrialState, target: TargetArchitecture, architecture: ArchitectureSummary, cost: CostFigures,
+        public init(number: Int, state: TrialState, target: TargetArchitecture, architecture: Architecture, cost: CostFigures,
                     budgetSlackBytes: Int, fits: Bool, metrics: Metrics = Metrics(), error: String? = nil,
                     infeasibleReason: String? = nil, seconds: Double? = nil) {
             self.number = number; self.state = state; self.target = target; self.architecture = architecture; self.cost = cost
             self.budgetSlackBytes = budgetSlackBytes; self.fits = fits; self.metrics = metrics; self.error = error
             self.infeasibleReason = infeasibleReason; self.seconds = seconds
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case number, state, target, architecture, cost, budgetSlackBytes = "budget_slack_bytes", fits, metrics, error
+            case infeasibleReason = "infeasible_reason", seconds
+        }
+
+        /// Reads the snake_case form or the camelCase one of an older PruneKit.
+        public init(from decoder: Decoder) throws {
+            let c = try LenientKeyedContainer(decoder)
+            self.init(number: try c.decode("number"), state: try c.decode("state"), target: try c.decode("target"),
+                      architecture: try c.decode("architecture"), cost: try c.decode("cost"),
+                      budgetSlackBytes: try c.decode("budget_slack_bytes"), fits: try c.decode("fits"),
+                      metrics: try c.decodeIfPresent("metrics") ?? Metrics(), error: try c.decodeIfPresent("error"),
+                      infeasibleReason: try c.decodeIfPresent("infeasible_reason"), seconds: try c.finiteOrNull("seconds"))
         }
 
         /// The value of an objective name for this trial ("kl", "mse", "loss", "params", "tokens_per_second").

@@ -67,7 +67,7 @@ extension ReportInput {
     var infeasible: [Trial] { trials.filter { $0.state == .pruned }.sorted { $0.number < $1.number } }
 
     /// One-line architecture: "56 layers, hidden 4480, FFN 15680, Mamba 128×80, attention 40".
-    static func describe(_ a: ArchitectureSummary) -> String {
+    static func describe(_ a: Architecture) -> String {
         "\(a.numLayers) layers, hidden \(a.hiddenSize), FFN \(a.ffnHiddenSize), Mamba \(a.mambaNumHeads)×\(a.mambaHeadDim), attention heads \(a.numAttentionHeads)"
     }
 

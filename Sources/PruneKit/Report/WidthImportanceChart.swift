@@ -12,8 +12,8 @@ enum WidthImportanceChart {
         var keep: Double?
     }
 
-    static func panels(pattern: String, scores: ImportanceScores, source: ReportInput.ArchitectureSummary,
-                       chosen: ReportInput.ArchitectureSummary?) -> [Panel] {
+    static func panels(pattern: String, scores: ImportanceScores, source: Architecture,
+                       chosen: Architecture?) -> [Panel] {
         let kinds = Array(pattern)
         func rows(_ m: [Int: [Float]]) -> [(String, [Float])] {
             m.keys.sorted().map { l in ("layer \(l) \(l < kinds.count ? String(kinds[l]) : "")", m[l]!) }

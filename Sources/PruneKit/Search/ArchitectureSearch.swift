@@ -122,7 +122,7 @@ public enum ArchitectureSearch {
                            context: recipe.context, batch: recipe.batch, budgetBytes: plan.budgetBytes,
                            inputLength: recipe.workload.inputLength, outputLength: recipe.workload.outputLength, topK: recipe.topK,
                            enumerated: plan.candidates.count, feasible: plan.feasible.count, rejections: plan.rejections,
-                           source: SourceSummary(architecture: ReportInput.ArchitectureSummary(source), cost: ReportInput.CostFigures(src)),
+                           source: SourceSummary(architecture: Architecture(source), cost: CostFigures(src)),
                            fullLoss: nil, seed: recipe.seed)
     }
 

@@ -57,9 +57,9 @@ public struct ScoreSet: Codable, Sendable, Equatable {
 
 /// The source model of a study as the search saw it: its sizes and cost figures at the study's context × batch.
 public struct SourceSummary: Codable, Sendable, Equatable {
-    public var architecture: ReportInput.ArchitectureSummary
-    public var cost: ReportInput.CostFigures
-    public init(architecture: ReportInput.ArchitectureSummary, cost: ReportInput.CostFigures) { self.architecture = architecture; self.cost = cost }
+    public var architecture: Architecture
+    public var cost: CostFigures
+    public init(architecture: Architecture, cost: CostFigures) { self.architecture = architecture; self.cost = cost }
 }
 
 /// A stored search study (table `studies`): its recipe, the inputs it was run on (resolved paths and
@@ -188,7 +188,7 @@ public struct StudyRecord: Codable, Sendable {
         toolVersion = try c.decode(String.self, forKey: .toolVersion)
         createdAt = try c.decode(String.self, forKey: .createdAt)
         let byName = try c.decodeIfPresent([String: Int].self, forKey: .counts) ?? [:]
-        counts = Dictionary(uniqueKeysWithValues: byName.compactMap { k, v in TrialState(rawValue: k).map { ($0, v) } })
+        counts = Dictionary(byName.compactMap { k, v in TrialState(rawValue: k.uppercased()).map { ($0, v) } }, uniquingKeysWith: { a, _ in a })
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -234,7 +234,7 @@ public struct TrialRecord: Codable, Sendable {
     /// Predicted output tokens/s per GPU at the recipe's ISL/OSL.
     public var tokensPerSecond: Double
     /// The full cost figures at the study's context × batch (nil for trials of an older PruneKit).
-    public var cost: ReportInput.CostFigures?
+    public var cost: CostFigures?
     public var prunedReason: String?
     public var kl: Double?
     public var mse: Double?
@@ -284,7 +284,7 @@ public struct TrialRecord: Codable, Sendable {
         params = r.parameters; weightBytes = r.weightBytes; memoryBytes = r.memoryBytes; budgetBytes = r.budgetBytes
         slackBytes = r.slackBytes; fits = r.fits; maxBatch = r.maxBatch
         tokensPerSecond = r.outputTokensPerSecond.isFinite ? r.outputTokensPerSecond : 0
-        cost = r.parameters == Int.max ? nil : ReportInput.CostFigures(r)
+        cost = r.parameters == Int.max ? nil : CostFigures(r)
         prunedReason = state == .pruned ? (c.rejection.map { "\($0.constraint): \($0.reason)" } ?? "infeasible") : nil
         self.seed = seed; toolVersion = PruneKitVersion.string; attempts = 0; createdAt = timestampNow()
     }
@@ -305,7 +305,7 @@ public struct TrialRecord: Codable, Sendable {
         fits = try c.decode(Bool.self, forKey: .fits)
         maxBatch = try c.decode(Int.self, forKey: .maxBatch)
         tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond) ?? 0
-        cost = try c.decodeIfPresent(ReportInput.CostFigures.self, forKey: .cost)
+        cost = try c.decodeIfPresent(CostFigures.self, forKey: .cost)
         prunedReason = try c.decodeIfPresent(String.self, forKey: .prunedReason)
         kl = try c.decodeIfPresent(Double.self, forKey: .kl)
         mse = try c.decodeIfPresent(Double.self, forKey: .mse)
@@ -365,7 +365,8 @@ public struct RejectionCounts: Codable, Sendable, Equatable {
     }
 }
 
-/// Trial counts per state in ``TrialState`` order (every state present).
+/// Trial counts per state in ``TrialState`` order (every state present), keyed by the state in lower case
+/// (`{"waiting": 0, "running": 0, "complete": 3, "pruned": 1, "fail": 0}`; keys are snake_case, formats.md §7).
 struct OrderedCounts: Encodable {
     var counts: [TrialState: Int]
     struct Key: CodingKey {
@@ -375,7 +376,7 @@ struct OrderedCounts: Encodable {
     }
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: Key.self)
-        for s in TrialState.allCases { try c.encode(counts[s] ?? 0, forKey: Key(stringValue: s.rawValue)) }
+        for s in TrialState.allCases { try c.encode(counts[s] ?? 0, forKey: Key(stringValue: s.rawValue.lowercased())) }
     }
 }
 

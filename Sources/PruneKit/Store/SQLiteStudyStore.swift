@@ -17,11 +17,21 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
     /// Which optional tables and columns this database has (a read-only database may be at an older version).
     private let hasBlobs: Bool
 
-    /// The GRDB migrator of ``StoreMigrations/all`` (SQLite dialect).
-    static var migrator: DatabaseMigrator {
+    /// The GRDB migrator of ``StoreMigrations/all`` (SQLite dialect) for the database at `path` (named in errors).
+    static func migrator(path: String) -> DatabaseMigrator {
         var m = DatabaseMigrator()
         for mig in StoreMigrations.all {
-            m.registerMigration(mig.id) { db in for sql in mig.sqlite { try db.execute(sql: sql) } }
+            m.registerMigration(mig.id) { db in
+                for sql in mig.sqlite { try db.execute(sql: sql) }
+                for r in mig.rewrites {
+                    // Table and column are the migration list's constants; values are bound.
+                    for row in try Row.fetchAll(db, sql: "SELECT id, \(r.column) AS value FROM \(r.table) WHERE \(r.column) IS NOT NULL") {
+                        let id: Int64 = row["id"]
+                        try db.execute(sql: "UPDATE \(r.table) SET \(r.column) = ? WHERE id = ?",
+                                       arguments: [try r.apply(row["value"], id: id, location: path), id])
+                    }
+                }
+            }
         }
         return m
     }
@@ -100,7 +110,7 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
                         let fd = open(Self.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                         if fd >= 0 { flock(fd, LOCK_EX) }
                         defer { if fd >= 0 { close(fd) } }
-                        try Self.migrator.migrate(p)
+                        try Self.migrator(path: path).migrate(p)
                         writer = p
                         break
                     } catch let e as DatabaseError where attempt < 100 && (e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED
@@ -310,7 +320,7 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
                             archHash: r["arch_hash"])
         t.params = r["params"]; t.weightBytes = r["weight_bytes"]; t.memoryBytes = r["memory_bytes"]; t.budgetBytes = r["budget_bytes"]
         t.slackBytes = r["slack_bytes"]; t.fits = (r["fits"] as Int) != 0; t.maxBatch = r["max_batch"]; t.tokensPerSecond = r["tokens_per_second"]
-        t.cost = try (r["cost_json"] as String?).map { try StoreJSON.decode(ReportInput.CostFigures.self, $0) }
+        t.cost = try (r["cost_json"] as String?).map { try StoreJSON.decode(CostFigures.self, $0) }
         t.prunedReason = r["pruned_reason"]; t.kl = r["kl"]; t.mse = r["mse"]; t.loss = r["loss"]; t.objectiveValue = r["objective_value"]
         t.error = r["error"]; t.seed = UInt64(bitPattern: r["seed"] as Int64); t.toolVersion = r["tool_version"]
         t.workerID = r["worker_id"]; t.workerHost = r["worker_host"]; t.workerPID = r["worker_pid"]; t.attempts = r["attempts"]

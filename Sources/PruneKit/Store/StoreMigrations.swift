@@ -9,6 +9,26 @@ public struct StoreMigration: Sendable {
     /// Statements for PostgreSQL, run in order in one transaction. Where they differ from ``sqlite`` the
     /// difference is stated next to the migration.
     public var postgres: [String]
+    /// Stored values rewritten in Swift after the statements, in the same transaction (both dialects).
+    public var rewrites: [StoreRewrite] = []
+}
+
+/// A data step of a migration: every non-NULL text value of `column` in `table` is replaced by
+/// `transform(value)`, row by row (rows by their `id`), in the migration's transaction. `table` and `column` are
+/// constants of the migration list (never input), so backends may place them in the SQL; values are bound.
+public struct StoreRewrite: Sendable {
+    public var table: String
+    public var column: String
+    /// The new value of a stored one. Throws for a value it cannot read (the migration then fails, nothing changed).
+    public var transform: @Sendable (String) throws -> String
+
+    /// `transform(value)` of row `id`; a failure is ``StoreError/corrupt(path:message:)`` naming `location`,
+    /// the table, column and row.
+    public func apply(_ value: String, id: Int64, location: String) throws -> String {
+        do { return try transform(value) } catch {
+            throw StoreError.corrupt(path: location, message: "\(table).\(column) of row \(id) cannot be migrated (\(error)): \(value.prefix(200))")
+        }
+    }
 }
 
 /// The one migration list of the PruneKit store, oldest first. A backend applies, in order, every migration
@@ -23,7 +43,7 @@ public struct StoreMigration: Sendable {
 /// - `BLOB` is `BYTEA`;
 /// - `length(x)` is the same; `CHECK`, `UNIQUE`, `REFERENCES … ON DELETE CASCADE` are the same.
 public enum StoreMigrations {
-    public static let all: [StoreMigration] = [v1, v2, v3, v4, v5]
+    public static let all: [StoreMigration] = [v1, v2, v3, v4, v5, v6]
 
     /// Importance scores keyed by (checkpoint, calibration, options).
     static let v1 = StoreMigration(id: "v1-importance-scores", sqlite: [
@@ -386,4 +406,51 @@ public enum StoreMigrations {
         )
         """,
     ])
+
+    /// One JSON convention for stored values: the study's source figures (`studies.source_json`) and the trials'
+    /// cost figures (`trials.cost_json`), written by v4–v5 with camelCase keys, are rewritten with snake_case
+    /// keys (formats.md §7); the source's architecture gains `num_layers` (its pattern's length) and
+    /// `kept_layers` (every layer), the form ``Architecture`` writes. No schema change; the same in both dialects.
+    static let v6 = StoreMigration(id: "v6-snake-case-json", sqlite: [], postgres: [], rewrites: [
+        StoreRewrite(table: "studies", column: "source_json", transform: SnakeCaseJSONRewrite.source),
+        StoreRewrite(table: "trials", column: "cost_json", transform: SnakeCaseJSONRewrite.cost),
+    ])
+}
+
+/// The value rewrites of migration v6, frozen with it: they work on the JSON tree (numbers kept as written),
+/// not on the Swift types, so later changes of those types do not change what the migration did.
+enum SnakeCaseJSONRewrite {
+    /// `kvBytes` → `kv_bytes`; snake_case keys are unchanged.
+    static func snakeCase(_ key: String) -> String {
+        var out = ""
+        for ch in key {
+            if ch.isUppercase { if !out.isEmpty { out.append("_") }; out.append(contentsOf: ch.lowercased()) } else { out.append(ch) }
+        }
+        return out
+    }
+
+    /// The object's keys (one level) in snake_case.
+    static func renamed(_ v: JSONValue) throws -> JSONValue {
+        guard case let .object(pairs) = v else { throw JSONParseError(message: "expected a JSON object", offset: 0) }
+        return .object(pairs.map { (snakeCase($0.0), $0.1) })
+    }
+
+    static func text(_ v: JSONValue) throws -> String { try PruneKitJSON.string(v) }
+
+    /// A `cost_json` value: `{"kvBytes": …, "outputTokensPerSecond": …}` → `{"kv_bytes": …, "output_tokens_per_second": …}`.
+    @Sendable static func cost(_ s: String) throws -> String { try text(try renamed(try JSONParser().parse(s))) }
+
+    /// A `source_json` value: `{"architecture": {...}, "cost": {...}}` with both objects' keys in snake_case and
+    /// the architecture's `num_layers` and `kept_layers` added when absent.
+    @Sendable static func source(_ s: String) throws -> String {
+        let v = try JSONParser().parse(s)
+        guard let arch = v["architecture"], let cost = v["cost"] else {
+            throw JSONParseError(message: "expected an object with \"architecture\" and \"cost\"", offset: 0)
+        }
+        var a = try renamed(arch)
+        guard let pattern = a["pattern"]?.stringValue else { throw JSONParseError(message: "the architecture has no \"pattern\"", offset: 0) }
+        if a["num_layers"] == nil { a = a.setting("num_layers", .int(pattern.count)) }
+        if a["kept_layers"] == nil { a = a.setting("kept_layers", .array((0..<pattern.count).map { .int($0) })) }
+        return try text(v.setting("architecture", a).setting("cost", try renamed(cost)))
+    }
 }

@@ -78,3 +78,58 @@ extension KeyedDecodingContainer {
         try decodeIfPresent(t, forKey: key) ?? FiniteOrNull(V(finiteOrNull: nil))
     }
 }
+
+/// The keyed container of an object of PruneKit's own JSON read leniently: a key matches when it is equal
+/// ignoring case and underscores, so `hidden_size` (the convention) also reads `hiddenSize` (the Swift names,
+/// which report inputs and store values of an older PruneKit were written with). Used by the `init(from:)`
+/// of types whose older files or rows had camelCase keys; encoding always writes the snake_case key.
+public struct LenientKeyedContainer {
+    /// Any key of the object.
+    public struct Key: CodingKey {
+        public var stringValue: String
+        public var intValue: Int? { nil }
+        public init(_ s: String) { stringValue = s }
+        public init(stringValue: String) { self.stringValue = stringValue }
+        public init?(intValue: Int) { nil }
+    }
+    public let container: KeyedDecodingContainer<Key>
+    private let keys: [String: Key]
+
+    public init(_ decoder: Decoder) throws {
+        container = try decoder.container(keyedBy: Key.self)
+        var keys = [String: Key]()
+        for k in container.allKeys {
+            let n = Self.normalized(k.stringValue)
+            // Both spellings present (not written by PruneKit): the snake_case one wins.
+            if keys[n] == nil || k.stringValue.contains("_") { keys[n] = k }
+        }
+        self.keys = keys
+    }
+
+    static func normalized(_ key: String) -> String { key.lowercased().replacingOccurrences(of: "_", with: "") }
+
+    private func key(_ name: String) -> Key? { keys[Self.normalized(name)] }
+
+    /// Whether the object has `name` in either spelling.
+    public func contains(_ name: String) -> Bool { key(name) != nil }
+
+    /// The value under `name` (snake_case) or its camelCase spelling.
+    /// - Throws: `DecodingError.keyNotFound` naming the snake_case key; the value's decoding errors.
+    public func decode<T: Decodable>(_ name: String, as t: T.Type = T.self) throws -> T {
+        guard let k = key(name) else {
+            throw DecodingError.keyNotFound(Key(name), .init(codingPath: container.codingPath, debugDescription: "no value for \"\(name)\""))
+        }
+        return try container.decode(t, forKey: k)
+    }
+
+    /// The value under `name` or its camelCase spelling; nil when absent or null.
+    public func decodeIfPresent<T: Decodable>(_ name: String, as t: T.Type = T.self) throws -> T? {
+        guard let k = key(name) else { return nil }
+        return try container.decodeIfPresent(t, forKey: k)
+    }
+
+    /// A number that may be non-finite (``FiniteOrNull``): nil when absent or null.
+    public func finiteOrNull(_ name: String) throws -> Double? {
+        try decodeIfPresent(name, as: FiniteOrNull<Double?>.self)?.wrappedValue
+    }
+}

@@ -39,10 +39,7 @@ struct Jobs: ParsableCommand {
             switch output.format {
             case .json:
                 struct Output: Codable { var jobs: [ScoringJobStatus]; var studies: [StudyProgress] }
-                let enc = JSONEncoder()
-                enc.keyEncodingStrategy = .convertToSnakeCase
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try enc.encode(Output(jobs: jobs, studies: studies)), as: UTF8.self))
+                print(try PruneKitJSON.string(Output(jobs: jobs, studies: studies), pretty: true))
             case .table:
                 if jobs.isEmpty && studies.isEmpty { print("no scoring jobs or studies in \(store.location)"); return }
                 for j in jobs {
