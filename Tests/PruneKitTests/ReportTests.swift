@@ -68,7 +68,7 @@ enum MiniStudy {
                         let logits = try pruned.forward(ids)
                         let d = distances(full: fullLogits[b], pruned: logits, vocab: cfg.vocabSize)
                         kl += d.kl; mse += d.mse
-                        nll += nextTokenNLL(logits: logits, ids: ids, vocab: cfg.vocabSize); predicted += ids.count - 1
+                        nll += LogitComparison.nextToken(logits: logits, ids: ids, vocab: cfg.vocabSize).nll; predicted += ids.count - 1
                     }
                     let nS = Double(heldOut.samples.count)
                     t.metrics = .init(kl: kl / nS, mse: mse / nS, loss: nll / Double(predicted))

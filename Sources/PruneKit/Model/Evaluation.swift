@@ -54,18 +54,6 @@ public func logSumExpRows(_ logits: UnsafeBufferPointer<Float>, rows T: Int, col
     return out
 }
 
-/// Σ_t −log p(ids[t+1] | ids[≤t]) over t < T−1, from logits [T, V].
-public func nextTokenNLL(logits: [Float], ids: [Int32], vocab V: Int) -> Double {
-    let T = ids.count
-    guard T > 1 else { return 0 }
-    return logits.withUnsafeBufferPointer { lp in
-        let lse = logSumExpRows(lp, rows: T - 1, cols: V)
-        var s: Double = 0
-        for t in 0..<(T - 1) { s += lse[t] - Double(lp[t * V + Int(ids[t + 1])]) }
-        return s
-    }
-}
-
 extension NemotronHModel {
     /// Throws ``ModelError/nonFinite(_:)`` naming the first layer whose output is not finite when `logits`
     /// contain NaN or ±Inf (e.g. a corrupt weight), instead of reporting a NaN loss.
@@ -98,8 +86,8 @@ extension NemotronHModel {
         defer { progress?.finish() }
         let start = Date()
         let V = config.vocabSize
-        var nll: Double = 0
-        var predicted = 0, tokens = 0
+        var total = LogitComparison()
+        var tokens = 0
         var sampleLosses = [Double]()
         for (b, ids) in set.samples.enumerated() where ids.count < 2 {
             throw ModelError.emptyInput("sample \(b) has \(ids.count) token(s); a next-token loss needs at least 2 (use --seq-len ≥ 2)")
@@ -113,17 +101,16 @@ extension NemotronHModel {
                 let b = range.lowerBound + k, T = ids.count
                 let own = batch.count == 1 ? logits : Array(logits[(row * V)..<((row + T) * V)])
                 try checkFinite(own, ids: ids, sample: b, layers: layers)
-                let sampleNLL = nextTokenNLL(logits: own, ids: ids, vocab: V)
-                nll += sampleNLL
-                sampleLosses.append(sampleNLL / Double(T - 1))
-                predicted += T - 1
+                let sample = LogitComparison.nextToken(logits: own, ids: ids, vocab: V)
+                total.add(sample)
+                sampleLosses.append(sample.loss)
                 tokens += T
                 try onLogits?(b, own)
                 progress?.advance(by: T)
                 row += T
             }
         }
-        return EvalMetrics(loss: predicted > 0 ? nll / Double(predicted) : .nan, predictedTokens: predicted, tokens: tokens,
+        return EvalMetrics(loss: total.loss, predictedTokens: total.predicted, tokens: tokens,
                            seconds: Date().timeIntervalSince(start), sampleLosses: sampleLosses, batches: ranges.count)
     }
 }

@@ -90,6 +90,23 @@ public struct LogitComparison: Sendable, Equatable {
         return out
     }
 
+    /// The next-token NLL of logits [T, V] alone (no reference: `prunekit eval`): ``nll`` and ``predicted``
+    /// (T − 1 positions) set, the rest zero. Log-sum-exp rows with SIMD exponentials (``logSumExpRows(_:rows:cols:)``),
+    /// since eval's cost outside the matrix products is this pass over [T, V].
+    public static func nextToken(logits: [Float], ids: [Int32], vocab V: Int) -> LogitComparison {
+        let T = ids.count
+        var out = LogitComparison()
+        out.rows = T
+        guard T > 1 else { return out }
+        precondition(logits.count >= T * V, "logits shorter than [T, V]")
+        logits.withUnsafeBufferPointer { lp in
+            let lse = logSumExpRows(lp, rows: T - 1, cols: V)
+            for t in 0..<(T - 1) { out.nll += lse[t] - Double(lp[t * V + Int(ids[t + 1])]) }
+        }
+        out.predicted = T - 1
+        return out
+    }
+
     /// One row: KL, squared difference, and the candidate's and reference's log-sum-exp (in the nll slots).
     private static func row(_ r: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ V: Int, _ parts: Parts)
         -> (kl: Double, sq: Double, nll: Double, refNLL: Double)
