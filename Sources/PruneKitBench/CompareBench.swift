@@ -59,16 +59,22 @@ func benchCompare() throws {
 
 enum BenchError: Error { case failed(String) }
 
-/// Runs a process to completion; stdout and stderr together.
+/// Runs a process to completion: its stdout, or on failure its stdout and stderr (progress lines go to
+/// stderr and would corrupt the JSON read from stdout).
 private func run(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: exe)
     p.arguments = args
+    let errPath = NSTemporaryDirectory() + "prunekit-bench-stderr-\(getpid())"
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errPath) }
     let pipe = Pipe()
     p.standardOutput = pipe
-    p.standardError = pipe
+    p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
     try p.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let out = String(decoding: data, as: UTF8.self)
+    if p.terminationStatus == 0 { return (0, out) }
+    return (p.terminationStatus, out + (String(data: FileManager.default.contents(atPath: errPath) ?? Data(), encoding: .utf8) ?? ""))
 }

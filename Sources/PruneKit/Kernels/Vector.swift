@@ -45,7 +45,11 @@ public func maxElement(_ a: UnsafePointer<Float>, count n: Int) -> Float {
 @inline(__always)
 public func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
     let xc = pointwiseMin(pointwiseMax(x, SIMD16(repeating: -87.3)), SIMD16(repeating: 88.3))
-    let k = (xc * 1.442695040888963).rounded(.toNearestOrEven)
+    // k = round-to-nearest-even(x·log2 e) without a float→int conversion (Swift's SIMD conversion is a
+    // per-lane generic loop): adding 1.5·2^23 leaves the integer in the low mantissa bits.
+    let magic = SIMD16<Float>(repeating: 12_582_912)
+    let kb = xc * 1.442695040888963 + magic
+    let k = kb - magic
     let r = xc - k * 0.693145751953125 - k * 1.428606765330187e-06
     var p = SIMD16<Float>(repeating: 1.0 / 720)
     p = p * r + 1.0 / 120
@@ -54,10 +58,24 @@ public func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let bits = (SIMD16<Int32>(k) &+ 127) &<< 23
+    let bits = ((unsafeBitCast(kb, to: SIMD16<Int32>.self) &- 0x4B40_0000) &+ 127) &<< 23
     let scale = unsafeBitCast(bits, to: SIMD16<Float>.self)
     let y = p * scale
     return y.replacing(with: 0, where: x .< -87.3)
+}
+
+/// True when every a[i] is finite (no NaN or ±Inf): exponent bits checked 16 lanes at a time.
+public func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
+    let ra = UnsafeRawPointer(a)
+    let mask = SIMD16<UInt32>(repeating: 0x7F80_0000)
+    var i = 0
+    while i + 16 <= n {
+        let v = ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<UInt32>.self) & mask
+        if any(v .== mask) { return false }
+        i += 16
+    }
+    while i < n { if !a[i].isFinite { return false }; i += 1 }
+    return true
 }
 
 /// Σ e^(a[i] − shift), in SIMD lanes (fp32 lanes, Double across blocks of 1024).

@@ -58,7 +58,12 @@ extension NemotronHModel {
     /// Throws ``ModelError/nonFinite(_:)`` naming the first layer whose output is not finite when `logits`
     /// contain NaN or ±Inf (e.g. a corrupt weight), instead of reporting a NaN loss.
     public func checkFinite(_ logits: [Float], ids: [Int32], sample: Int, layers: [Int]? = nil) throws {
-        guard logits.contains(where: { !$0.isFinite }) else { return }
+        try logits.withUnsafeBufferPointer { try checkFinite($0, ids: ids, sample: sample, layers: layers) }
+    }
+
+    /// ``checkFinite(_:ids:sample:layers:)`` on logits held elsewhere (a sample's rows of a batch).
+    public func checkFinite(_ logits: UnsafeBufferPointer<Float>, ids: [Int32], sample: Int, layers: [Int]? = nil) throws {
+        guard !allFinite(logits.baseAddress!, count: logits.count) else { return }
         var first: (Int, TapPoint)?
         let tap = ForwardTap(points: [.embeddings, .layerOut]) { ev in
             guard first == nil, ev.data.contains(where: { !$0.isFinite }) else { return }
@@ -96,18 +101,20 @@ extension NemotronHModel {
         for range in ranges {
             let batch = Array(set.samples[range])
             let logits = try forward(batch: batch, layers: layers, firstSample: range.lowerBound)
-            var row = 0
-            for (k, ids) in batch.enumerated() {
-                let b = range.lowerBound + k, T = ids.count
-                let own = batch.count == 1 ? logits : Array(logits[(row * V)..<((row + T) * V)])
-                try checkFinite(own, ids: ids, sample: b, layers: layers)
-                let sample = LogitComparison.nextToken(logits: own, ids: ids, vocab: V)
-                total.add(sample)
-                sampleLosses.append(sample.loss)
-                tokens += T
-                try onLogits?(b, own)
-                progress?.advance(by: T)
-                row += T
+            try logits.withUnsafeBufferPointer { all in
+                var row = 0
+                for (k, ids) in batch.enumerated() {
+                    let b = range.lowerBound + k, T = ids.count
+                    let own = UnsafeBufferPointer(rebasing: all[(row * V)..<((row + T) * V)])
+                    try checkFinite(own, ids: ids, sample: b, layers: layers)
+                    let sample = LogitComparison.nextToken(logits: own, ids: ids, vocab: V)
+                    total.add(sample)
+                    sampleLosses.append(sample.loss)
+                    tokens += T
+                    if let onLogits { try onLogits(b, batch.count == 1 ? logits : Array(own)) }
+                    progress?.advance(by: T)
+                    row += T
+                }
             }
         }
         return EvalMetrics(loss: total.loss, predictedTokens: total.predicted, tokens: tokens,

@@ -94,15 +94,18 @@ public struct LogitComparison: Sendable, Equatable {
     /// (T − 1 positions) set, the rest zero. Log-sum-exp rows with SIMD exponentials (``logSumExpRows(_:rows:cols:)``),
     /// since eval's cost outside the matrix products is this pass over [T, V].
     public static func nextToken(logits: [Float], ids: [Int32], vocab V: Int) -> LogitComparison {
+        logits.withUnsafeBufferPointer { nextToken(logits: $0, ids: ids, vocab: V) }
+    }
+
+    /// ``nextToken(logits:ids:vocab:)`` on logits held elsewhere (a sample's rows of a batch).
+    public static func nextToken(logits lp: UnsafeBufferPointer<Float>, ids: [Int32], vocab V: Int) -> LogitComparison {
         let T = ids.count
         var out = LogitComparison()
         out.rows = T
         guard T > 1 else { return out }
-        precondition(logits.count >= T * V, "logits shorter than [T, V]")
-        logits.withUnsafeBufferPointer { lp in
-            let lse = logSumExpRows(lp, rows: T - 1, cols: V)
-            for t in 0..<(T - 1) { out.nll += lse[t] - Double(lp[t * V + Int(ids[t + 1])]) }
-        }
+        precondition(lp.count >= T * V, "logits shorter than [T, V]")
+        let lse = logSumExpRows(lp, rows: T - 1, cols: V)
+        for t in 0..<(T - 1) { out.nll += lse[t] - Double(lp[t * V + Int(ids[t + 1])]) }
         out.predicted = T - 1
         return out
     }

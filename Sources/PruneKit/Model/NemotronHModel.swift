@@ -220,9 +220,11 @@ public final class NemotronHModel: @unchecked Sendable {
         let x = FloatBuffer(count: R * H)
         hidden.withUnsafeBufferPointer { finalNorm(hidden: $0.baseAddress!, rows: R, into: x.p) }
         emit(tap, -1, .finalNorm, x.p, lengths, H)
-        var out = [Float](repeating: 0, count: R * V)
-        try out.withUnsafeMutableBufferPointer { try linear($0.baseAddress!, x.p, rows: R, lmHead) }
-        return out
+        // Every element is written by the product (beta = 0), so the array skips zeroing its R·V floats.
+        return try [Float](unsafeUninitializedCapacity: R * V) { buf, n in
+            try linear(buf.baseAddress!, x.p, rows: R, lmHead)
+            n = R * V
+        }
     }
 
     /// The full forward: logits [T, V] for one sequence, through `layers` (default: all, in order).
