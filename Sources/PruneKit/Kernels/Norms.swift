@@ -35,4 +35,5 @@ public func gatedGroupRMSNorm(_ out: UnsafeMutablePointer<Float>, _ y: UnsafePoi
 }
 
 @inline(__always) public func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
 @inline(__always) public func softplus(_ x: Float) -> Float { x > 20 ? x : log1pf(expf(x)) }

@@ -80,7 +80,10 @@ extension NemotronHModel {
     }
 
     /// Mean next-token loss over a set. Samples run in batches of ``batchBudgetBytes`` (stacked rows, one
-    /// product per weight and batch); the result equals running each sample on its own.
+    /// product per weight and batch); the result equals running each sample on its own. When lm_head is
+    /// cached and nobody needs the logits (`onLogits` nil), they are computed 64 MiB of rows at a time and
+    /// reduced at once, never as a whole [Σ T_b, V] array (at V = 131,072 that array is 0.5 MiB per token,
+    /// and its first touch alone cost ≈ 14 % of the mid-size model's eval).
     /// `onLogits(b, logits[T_b, V])` sees each sample's logits in order (e.g. to write `--logits-out`).
     /// `progress` gets a step `phase` counted in tokens, advanced after each sample (and its `onLogits`).
     /// - Throws: ``ModelError`` for an empty set or out-of-range ids.
@@ -97,9 +100,40 @@ extension NemotronHModel {
         for (b, ids) in set.samples.enumerated() where ids.count < 2 {
             throw ModelError.emptyInput("sample \(b) has \(ids.count) token(s); a next-token loss needs at least 2 (use --seq-len ≥ 2)")
         }
-        let ranges = batches(set.samples.map(\.count), logits: true)
+        let chunked = onLogits == nil && lmHead.cached != nil
+        let rowsPerChunk = max(1, (64 << 20) / (4 * V))
+        let ranges = batches(set.samples.map(\.count), logits: !chunked)
+        let chunk = chunked ? FloatBuffer(count: min(rowsPerChunk, set.samples.map(\.count).max() ?? 1) * V) : nil
         for range in ranges {
             let batch = Array(set.samples[range])
+            if let chunk {
+                // Layers for the whole batch, then lm_head and the loss a chunk of rows at a time.
+                let lengths = batch.map(\.count), R = lengths.reduce(0, +), H = config.hiddenSize
+                var h = try embed(batch: batch, firstSample: range.lowerBound)
+                try runLayers(layers ?? Array(0..<config.numLayers), hidden: &h, lengths: lengths)
+                let x = FloatBuffer(count: R * H)
+                h.withUnsafeBufferPointer { finalNorm(hidden: $0.baseAddress!, rows: R, into: x.p) }
+                var row = 0
+                for (k, ids) in batch.enumerated() {
+                    let b = range.lowerBound + k, T = ids.count
+                    var sample = LogitComparison()
+                    var t0 = 0
+                    while t0 < T {
+                        let c = min(rowsPerChunk, T - t0)
+                        try linear(chunk.p, x.p + (row + t0) * H, rows: c, lmHead)
+                        let part = UnsafeBufferPointer(start: UnsafePointer(chunk.p), count: c * V)
+                        try checkFinite(part, ids: ids, sample: b, layers: layers)
+                        sample.add(LogitComparison.nextToken(logits: part, ids: ids, firstRow: t0, vocab: V))
+                        t0 += c
+                    }
+                    total.add(sample)
+                    sampleLosses.append(sample.loss)
+                    tokens += T
+                    progress?.advance(by: T)
+                    row += T
+                }
+                continue
+            }
             let logits = try forward(batch: batch, layers: layers, firstSample: range.lowerBound)
             try logits.withUnsafeBufferPointer { all in
                 var row = 0

@@ -94,19 +94,23 @@ public struct LogitComparison: Sendable, Equatable {
     /// (T − 1 positions) set, the rest zero. Log-sum-exp rows with SIMD exponentials (``logSumExpRows(_:rows:cols:)``),
     /// since eval's cost outside the matrix products is this pass over [T, V].
     public static func nextToken(logits: [Float], ids: [Int32], vocab V: Int) -> LogitComparison {
-        logits.withUnsafeBufferPointer { nextToken(logits: $0, ids: ids, vocab: V) }
+        precondition(logits.count >= ids.count * V, "logits shorter than [T, V]")
+        return logits.withUnsafeBufferPointer { nextToken(logits: UnsafeBufferPointer(rebasing: $0[0..<(ids.count * V)]), ids: ids, vocab: V) }
     }
 
-    /// ``nextToken(logits:ids:vocab:)`` on logits held elsewhere (a sample's rows of a batch).
-    public static func nextToken(logits lp: UnsafeBufferPointer<Float>, ids: [Int32], vocab V: Int) -> LogitComparison {
-        let T = ids.count
+    /// ``nextToken(logits:ids:vocab:)`` on logits held elsewhere: `lp` holds rows [firstRow, firstRow + n) of
+    /// the sample's [T, V] logits (n = lp.count / V; default all of them), so a caller can stream the
+    /// vocabulary product in row chunks and add the parts up (same sums, same order).
+    public static func nextToken(logits lp: UnsafeBufferPointer<Float>, ids: [Int32], firstRow: Int = 0, vocab V: Int) -> LogitComparison {
+        let T = ids.count, n = lp.count / V
+        precondition(n * V == lp.count && firstRow >= 0 && firstRow + n <= T, "logits rows outside [0, T)")
         var out = LogitComparison()
-        out.rows = T
-        guard T > 1 else { return out }
-        precondition(lp.count >= T * V, "logits shorter than [T, V]")
-        let lse = logSumExpRows(lp, rows: T - 1, cols: V)
-        for t in 0..<(T - 1) { out.nll += lse[t] - Double(lp[t * V + Int(ids[t + 1])]) }
-        out.predicted = T - 1
+        out.rows = n
+        let predicted = max(0, min(n, T - 1 - firstRow))
+        guard predicted > 0 else { return out }
+        let lse = logSumExpRows(lp, rows: predicted, cols: V)
+        for i in 0..<predicted { out.nll += lse[i] - Double(lp[i * V + Int(ids[firstRow + i + 1])]) }
+        out.predicted = predicted
         return out
     }
 

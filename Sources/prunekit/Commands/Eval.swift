@@ -74,7 +74,8 @@ struct Eval: ParsableCommand {
             var kl = 0.0, mse = 0.0
             var sampleKL = [Double]()
             let V = folder.config.vocabSize
-            let m = try net.evaluate(set, progress: makeProgress(quiet: output.quiet)) { b, l in
+            // Logits are handed out only when written or compared; otherwise eval streams them in row chunks.
+            let onLogits: ((Int, [Float]) throws -> Void)? = writer == nil && refModel == nil ? nil : { b, l in
                 try writer?.appendPart("logits", l)
                 if let refModel {
                     let ids = set.samples[b]
@@ -86,6 +87,7 @@ struct Eval: ParsableCommand {
                     mse += c.squared / Double(V)
                 }
             }
+            let m = try net.evaluate(set, progress: makeProgress(quiet: output.quiet), onLogits: onLogits)
             let refLoss = refNLL / Double(max(m.predictedTokens, 1))
             kl /= Double(max(m.tokens, 1)); mse /= Double(max(m.tokens, 1))
             if let logitsOut, let w = writer {
