@@ -131,13 +131,8 @@ final class AnnotateTests: XCTestCase {
         let (store, _, ranked) = try study(dir)
         let db = store.path
         func run(_ args: [String]) throws -> (String, String, Int32) {
-            let p = Process(), out = Pipe(), err = Pipe()
-            p.executableURL = URL(fileURLWithPath: bin); p.arguments = args
-            p.standardOutput = out; p.standardError = err
-            try p.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+            let r = try TestBinaries.run(bin, args)
+            return (r.out, r.err, r.status)
         }
         let t = ranked[0].number
         var r = try run(["annotate", "--db", db, "--study", "tiny", "--trial", "\(t)", "--kd-steps", "0", "--metric", "kd_loss=3.9"])

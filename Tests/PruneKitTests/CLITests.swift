@@ -23,28 +23,16 @@ final class CLITests: XCTestCase {
         return nil
     }
 
-    struct Run { var status: Int32; var signaled: Bool; var out: String; var err: String }
-
     /// Runs prunekit with `args` (and extra environment), waiting for it.
-    func run(_ args: [String], env: [String: String] = [:]) throws -> Run {
+    func run(_ args: [String], env: [String: String] = [:]) throws -> ProcessResult {
         guard let bin = Self.binary else { throw XCTSkip("the prunekit binary is not built next to the tests (swift build --build-tests builds it)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o; p.standardError = e
-        try p.run()
-        let outData = o.fileHandleForReading.readDataToEndOfFile(), errData = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
-                   out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData, as: UTF8.self))
+        return try TestBinaries.run(bin, args, env: env)
     }
 
     func ls(_ p: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: p)) ?? []).sorted() }
 
     /// Exports nemo-tiny pruned to `hidden` with random keep-sets into `out`.
-    func prune(_ out: String, hidden: Int, force: Bool = false, shard: String = "500KB", env: [String: String] = [:]) throws -> Run {
+    func prune(_ out: String, hidden: Int, force: Bool = false, shard: String = "500KB", env: [String: String] = [:]) throws -> ProcessResult {
         try run(["prune", Fixtures.nemoTiny, out, "--hidden-size", "\(hidden)", "--random-seed", "1", "--max-shard-size", shard, "--quiet"]
                 + (force ? ["--force"] : []), env: env)
     }

@@ -282,12 +282,6 @@ final class CheckpointWriterTests: XCTestCase {
 
     static func chattr(_ flag: String, _ path: String) -> Bool {
         guard let exe = ["/usr/bin/chattr", "/bin/chattr"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return false }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = [flag, path]
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return false }
-        p.waitUntilExit()
-        return p.terminationStatus == 0
+        return (try? TestBinaries.run(exe, [flag, path]))?.status == 0
     }
 }

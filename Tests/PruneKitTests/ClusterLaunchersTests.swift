@@ -9,38 +9,24 @@ final class ClusterLaunchersTests: XCTestCase {
     let cluster = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Scripts/cluster")
 
-    func run(_ exe: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o; p.standardError = e
-        try p.run()
-        let out = String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let err = String(decoding: e.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out, err)
-    }
-
     /// `prunekit <args> --dry-run` through the real parser.
     func assertParses(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         guard let bin = TestBinaries.prunekit else { XCTFail("prunekit not built", file: file, line: line); return }
-        let r = try run(bin, args + ["--dry-run"])
+        let r = try TestBinaries.run(bin, args + ["--dry-run"])
         XCTAssertEqual(r.status, 0, "prunekit \(args.joined(separator: " ")): \(r.err)", file: file, line: line)
         XCTAssertTrue(r.out.hasPrefix("worker: "), r.out, file: file, line: line)
     }
 
     func testShellScriptsHaveValidSyntax() throws {
         for name in ["slurm-workers.sbatch", "netns-workers.sh"] {
-            let r = try run("/bin/bash", ["-n", cluster.appendingPathComponent(name).path])
+            let r = try TestBinaries.run("/bin/bash", ["-n", cluster.appendingPathComponent(name).path])
             XCTAssertEqual(r.status, 0, "\(name): \(r.err)")
         }
         // The check can fail: a script with an unclosed quote.
         let bad = NSTemporaryDirectory() + "prunekit-bad-\(getpid()).sh"
         try "echo \"unclosed\n".write(toFile: bad, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: bad) }
-        XCTAssertNotEqual(try run("/bin/bash", ["-n", bad]).status, 0)
+        XCTAssertNotEqual(try TestBinaries.run("/bin/bash", ["-n", bad]).status, 0)
     }
 
     func testSlurmWorkerCommandLineParses() throws {
@@ -48,7 +34,7 @@ final class ClusterLaunchersTests: XCTestCase {
         let exec = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("exec prunekit worker ") })
         // Expand the script's variables as bash would, printing one argument per line.
         let script = "THREADS=32; SAMPLES=64; SEQ_LEN=1024; " + exec.replacingOccurrences(of: "exec prunekit", with: "printf '%s\\n'")
-        let r = try run("/bin/bash", ["-c", script], env: ["PRUNEKIT_DB": "postgresql://u@db:5432/prunekit", "MODEL": "/models/m", "DATA": "/models/c.jsonl", "JOB": "1"])
+        let r = try TestBinaries.run("/bin/bash", ["-c", script], env: ["PRUNEKIT_DB": "postgresql://u@db:5432/prunekit", "MODEL": "/models/m", "DATA": "/models/c.jsonl", "JOB": "1"])
         XCTAssertEqual(r.status, 0, r.err)
         let args = r.out.split(separator: "\n").map(String.init)
         XCTAssertEqual(args.first, "worker")
@@ -56,7 +42,7 @@ final class ClusterLaunchersTests: XCTestCase {
         try assertParses(args)
         // And a wrong command line is refused by the same parser.
         guard let bin = TestBinaries.prunekit else { return }
-        XCTAssertNotEqual(try run(bin, args + ["--threads", "0", "--dry-run"]).status, 0)
+        XCTAssertNotEqual(try TestBinaries.run(bin, args + ["--threads", "0", "--dry-run"]).status, 0)
     }
 
     func testKubernetesManifestParsesAndWorkerCommandLineParses() throws {

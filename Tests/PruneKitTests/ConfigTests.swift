@@ -140,15 +140,12 @@ final class ConfigTests: XCTestCase {
         let dir = Fixtures.tempDir("cfg-py"); defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/config.json"
         try written.write(toFile: out, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: py)
-        p.arguments = ["-c", """
+        let r = try TestBinaries.run(py, ["-c", """
         import json, sys
         a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
         bad = [k for k in a if k not in b or a[k] != b[k]]
         sys.exit(1 if bad else 0)
-        """, original, out]
-        try p.run(); p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "Python's json.load disagrees on \(original)")
+        """, original, out])
+        XCTAssertEqual(r.status, 0, "Python's json.load disagrees on \(original)")
     }
 }

@@ -27,15 +27,10 @@ final class DiskAndSignalTests: XCTestCase {
 
     @discardableResult
     static func run(_ exe: String, _ args: [String]) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardError = pipe; p.standardOutput = FileHandle.nullDevice
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let err = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, err.trimmingCharacters(in: .whitespacesAndNewlines))
+        do {
+            let r = try TestBinaries.run(exe, args)
+            return (r.status, r.err.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch { return (-1, "\(error)") }
     }
 
     /// Fills the file system holding `dir` until at most `leave` bytes are free; returns the filler's path.

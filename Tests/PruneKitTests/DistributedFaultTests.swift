@@ -36,16 +36,9 @@ final class DistributedFaultTests: XCTestCase {
         let queue = try openScoringQueue(try openStore(StoreLocation.parse(db), mode: .readWrite))
         let id = try queue.submit(spec)
         let workers = try (0..<2).map { i -> Process in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: bin)
-            p.arguments = ["worker", Fixtures.nemoTiny, "--data", Fixtures.nemoTiny + "/calib-ids.jsonl", "--samples", "4", "--db", db, "--job", id,
-                           "--threads", "1", "--lease-seconds", "10", "--idle-exit", "300"]
-            for ext in ["out", "err"] { FileManager.default.createFile(atPath: "\(dir)/w\(i).\(ext)", contents: nil) }
-            p.standardOutput = FileHandle(forWritingAtPath: "\(dir)/w\(i).out")
-            p.standardError = FileHandle(forWritingAtPath: "\(dir)/w\(i).err")
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            return p
+            try TestBinaries.start(bin, ["worker", Fixtures.nemoTiny, "--data", Fixtures.nemoTiny + "/calib-ids.jsonl", "--samples", "4", "--db", db,
+                                         "--job", id, "--threads", "1", "--lease-seconds", "10", "--idle-exit", "300"],
+                                   stdout: "\(dir)/w\(i).out", stderr: "\(dir)/w\(i).err")
         }
         return Job(db: db, id: id, spec: spec, set: set, queue: queue, workers: workers, dir: dir)
     }

@@ -53,15 +53,8 @@ final class DistributedStoreTests: XCTestCase {
         let data = Fixtures.nemoTiny + "/calib-ids.jsonl"
         let args = ["score", Fixtures.nemoTiny, "--data", data, "--samples", "4", "--remove", "2", "--unit-samples", "1", "--format", "json"]
         func run(_ extra: [String]) throws -> (out: String, err: String, code: Int32) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: bin)
-            p.arguments = args + extra
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out; p.standardError = err
-            try p.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+            let r = try TestBinaries.run(bin, args + extra)
+            return (r.out, r.err, r.status)
         }
         // An unfinished job of the same spec, as a Ctrl-C'd run leaves it: the next run resumes it.
         let folder = try ModelFolder(path: Fixtures.nemoTiny)
@@ -93,15 +86,9 @@ final class DistributedStoreTests: XCTestCase {
         // reaches validation.
         for (extra, code, fragment) in [(["--db", dir + "/typo.sqlite"], Int32(3), "no such database"),
                                          (["--db", dir + "/w.sqlite", "--threads", "-3"], Int32(64), "--threads must be ≥ 1")] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: bin)
-            p.arguments = ["worker", Fixtures.nemoTiny, "--data", data, "--samples", "4", "--job", "1"] + extra
-            let err = Pipe(); p.standardError = err; p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, code, e)
-            XCTAssertTrue(e.contains(fragment), e)
+            let r = try TestBinaries.run(bin, ["worker", Fixtures.nemoTiny, "--data", data, "--samples", "4", "--job", "1"] + extra)
+            XCTAssertEqual(r.status, code, r.err)
+            XCTAssertTrue(r.err.contains(fragment), r.err)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/typo.sqlite"))
     }
@@ -163,14 +150,9 @@ final class DistributedStoreTests: XCTestCase {
 
         // A worker with other data is refused, naming both fingerprints.
         let other = try Self.calib(3)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["worker", Fixtures.nemoTiny, "--data", data, "--samples", "3", "--db", db, "--job", job]
-        let err = Pipe(); p.standardError = err; p.standardOutput = Pipe()
-        try p.run(); p.waitUntilExit()
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 2, msg)
-        XCTAssertTrue(msg.contains(other.fingerprint) && msg.contains(set.fingerprint), msg)
+        let r = try TestBinaries.run(bin, ["worker", Fixtures.nemoTiny, "--data", data, "--samples", "3", "--db", db, "--job", job])
+        XCTAssertEqual(r.status, 2, r.err)
+        XCTAssertTrue(r.err.contains(other.fingerprint) && r.err.contains(set.fingerprint), r.err)
     }
 
     /// Two connections completing a round's last two units at the same moment: one next round.

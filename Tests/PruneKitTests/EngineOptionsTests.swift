@@ -9,19 +9,9 @@ final class EngineOptionsTests: XCTestCase {
     override func setUp() { dir = Fixtures.tempDir("prunekit-engine-options") }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    struct Run { var status: Int32; var out: String; var err: String }
-
-    func run(_ args: [String]) throws -> Run {
+    func run(_ args: [String]) throws -> ProcessResult {
         guard let bin = TestBinaries.prunekit else { throw XCTSkip("the prunekit binary is not built (swift build --build-tests builds it)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = args
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o; p.standardError = e
-        try p.run()
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self))
+        return try TestBinaries.run(bin, args)
     }
 
     var data: [String] { ["--data", Fixtures.nemoTiny + "/calib-ids.jsonl", "--samples", "3", "--seq-len", "48"] }

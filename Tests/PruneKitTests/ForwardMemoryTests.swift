@@ -14,15 +14,9 @@ final class ForwardMemoryTests: XCTestCase {
         let bytes = try SyntheticCheckpoint.writeSparse(config: cfg, dir: dir)
         let ids = dir + "/ids.jsonl"
         try "{\"input_ids\": [\((0..<64).map { String($0 * 997 % 131072) }.joined(separator: ", "))]}\n".write(toFile: ids, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["eval", dir, "--data", ids, "--format", "json", "--weight-cache-gib", "0.5"]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run(); p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-        let json = try JSONParser().parse(text)
+        let r = try TestBinaries.run(bin, ["eval", dir, "--data", ids, "--format", "json", "--weight-cache-gib", "0.5"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let json = try JSONParser().parse(r.out)
         let peak = json["peak_resident_bytes"]!.intValue!
         // Largest layer in fp32: a Mamba layer's tensors.
         let mambaLayer = cfg.parameterCount(.mamba) * 4

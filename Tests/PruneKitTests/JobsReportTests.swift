@@ -7,15 +7,8 @@ import XCTest
 /// against the rows read directly, not against timings); studies' trial progress is listed alongside.
 final class JobsReportTests: XCTestCase {
     func run(_ args: [String]) throws -> (String, String, Int32) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try XCTUnwrap(TestBinaries.prunekit, "prunekit not built"))
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+        let r = try TestBinaries.run(try XCTUnwrap(TestBinaries.prunekit, "prunekit not built"), args)
+        return (r.out, r.err, r.status)
     }
 
     func testWorkerThroughputAndETAFromStoredUnits() throws {

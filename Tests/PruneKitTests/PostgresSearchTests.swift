@@ -28,19 +28,8 @@ final class PostgresSearchTests: XCTestCase {
 
     /// Starts `prunekit search` as worker `name` (its own `PRUNEKIT_WORKER_HOST`, as on its own machine).
     func startWorker(_ name: String, recipe: String, db: String, dir: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["search", recipe, "--db", db, "--study", "tiny", "--stale-after", "\(Self.lease)", "--quiet", "--format", "json"]
-        var env = ProcessInfo.processInfo.environment
-        env["PRUNEKIT_WORKER_HOST"] = name
-        p.environment = env
-        FileManager.default.createFile(atPath: "\(dir)/\(name).json", contents: nil)
-        FileManager.default.createFile(atPath: "\(dir)/\(name).err", contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: "\(dir)/\(name).json")
-        p.standardError = FileHandle(forWritingAtPath: "\(dir)/\(name).err")
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return p
+        try TestBinaries.start(binary, ["search", recipe, "--db", db, "--study", "tiny", "--stale-after", "\(Self.lease)", "--quiet", "--format", "json"],
+                               env: ["PRUNEKIT_WORKER_HOST": name], stdout: "\(dir)/\(name).json", stderr: "\(dir)/\(name).err")
     }
 
     /// Waits for a worker to exit (at most `seconds`); returns its `evaluated_here`.
@@ -190,12 +179,7 @@ final class PostgresSearchTests: XCTestCase {
 
     /// Runs `prunekit` with `args`, returning stdout, stderr and the exit status.
     func run(_ args: [String]) throws -> (String, String, Int32) {
-        let p = Process(), out = Pipe(), err = Pipe()
-        p.executableURL = URL(fileURLWithPath: binary); p.arguments = args
-        p.standardOutput = out; p.standardError = err; p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+        let r = try TestBinaries.run(binary, args)
+        return (r.out, r.err, r.status)
     }
 }

@@ -415,13 +415,8 @@ final class SearchTests: XCTestCase {
 
     /// Runs a command, returning stdout, stderr and the exit status.
     func run(_ argv: [String]) throws -> (String, String, Int32) {
-        let p = Process(), out = Pipe(), err = Pipe()
-        p.executableURL = URL(fileURLWithPath: argv[0]); p.arguments = Array(argv.dropFirst())
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+        let r = try TestBinaries.run(argv[0], Array(argv.dropFirst()))
+        return (r.out, r.err, r.status)
     }
 }
 

@@ -45,15 +45,8 @@ final class StoreJSONMigrationTests: XCTestCase {
         """,
     ]
 
-    func run(_ args: [String]) throws -> (out: String, err: String, status: Int32) {
-        let p = Process(), out = Pipe(), err = Pipe()
-        p.executableURL = URL(fileURLWithPath: try XCTUnwrap(TestBinaries.prunekit, "prunekit not built"))
-        p.arguments = args
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+    func run(_ args: [String]) throws -> ProcessResult {
+        try TestBinaries.run(try XCTUnwrap(TestBinaries.prunekit, "prunekit not built"), args)
     }
 
     /// Object keys with an uppercase letter anywhere in `v`, as paths.

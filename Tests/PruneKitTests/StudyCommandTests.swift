@@ -6,21 +6,9 @@ import XCTest
 /// then `studies`, `leaderboard`, `report`, `prune --study --trial best` and `db copy` from another directory,
 /// reading commands on a read-only database, and `PRUNEKIT_DB`.
 final class StudyCommandTests: XCTestCase {
-    struct Run { var status: Int32; var out: String; var err: String }
-
-    func run(_ args: [String], cwd: String, env: [String: String] = [:]) throws -> Run {
+    func run(_ args: [String], cwd: String, env: [String: String] = [:]) throws -> ProcessResult {
         guard let bin = TestBinaries.prunekit else { throw XCTSkip("the prunekit binary is not built next to the tests") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o; p.standardError = e
-        try p.run()
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self))
+        return try TestBinaries.run(bin, args, env: env, cwd: cwd)
     }
 
     func ls(_ p: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: p)) ?? []).sorted() }

@@ -19,18 +19,7 @@ final class StudyWorkerTests: XCTestCase {
 
     /// Starts `prunekit args` as host `host` (its own `PRUNEKIT_WORKER_HOST`), output in dir/host.{out,err}.
     func start(_ args: [String], host: String, dir: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["PRUNEKIT_WORKER_HOST"] = host
-        p.environment = env
-        for ext in ["out", "err"] { FileManager.default.createFile(atPath: "\(dir)/\(host).\(ext)", contents: nil) }
-        p.standardOutput = FileHandle(forWritingAtPath: "\(dir)/\(host).out")
-        p.standardError = FileHandle(forWritingAtPath: "\(dir)/\(host).err")
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return p
+        try TestBinaries.start(binary, args, env: ["PRUNEKIT_WORKER_HOST": host], stdout: "\(dir)/\(host).out", stderr: "\(dir)/\(host).err")
     }
 
     func finish(_ p: Process, _ host: String, dir: String, seconds: Double = 600) -> String {

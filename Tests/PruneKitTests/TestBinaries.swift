@@ -23,3 +23,56 @@ extension TestBinaries {
     }()
     static var sanitizerSlowdown: Double { underSanitizer ? 20 : 1 }
 }
+
+/// What a finished child process left: its exit status (or the signal number when `signaled`), stdout and stderr.
+struct ProcessResult {
+    var status: Int32
+    /// The process was ended by a signal (`status` is then the signal number).
+    var signaled: Bool
+    var out: String
+    var err: String
+}
+
+extension TestBinaries {
+    /// Runs `executable` with `args` and waits for it, capturing stdout and stderr (read concurrently, so a child
+    /// that fills one pipe while the other is being drained cannot deadlock). The child gets this process's
+    /// environment with `env` laid over it, the working directory `cwd` (default: this process's), and /dev/null
+    /// as its standard input. Throws what `Process.run()` throws when it cannot start.
+    static func run(_ executable: String, _ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> ProcessResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err; p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let group = DispatchGroup()
+        final class Box: @unchecked Sendable { var data = Data() }   // written by the reader, read after group.wait()
+        let errData = Box()
+        DispatchQueue.global().async(group: group) { errData.data = err.fileHandleForReading.readDataToEndOfFile() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        p.waitUntilExit()
+        return ProcessResult(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
+                             out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData.data, as: UTF8.self))
+    }
+}
+
+extension TestBinaries {
+    /// Starts `executable` with `args` in the background and returns it running (the caller waits for or signals
+    /// it): this process's environment with `env` laid over it, stdin /dev/null, stdout and stderr written to the
+    /// files `stdout` and `stderr` (created empty, or truncated). Throws what `Process.run()` throws.
+    static func start(_ executable: String, _ args: [String], env: [String: String] = [:], stdout: String, stderr: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        for path in [stdout, stderr] { FileManager.default.createFile(atPath: path, contents: nil) }
+        p.standardOutput = FileHandle(forWritingAtPath: stdout)
+        p.standardError = FileHandle(forWritingAtPath: stderr)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+}

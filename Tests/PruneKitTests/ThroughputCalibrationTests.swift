@@ -363,13 +363,8 @@ final class ThroughputCalibrationTests: XCTestCase {
     }
 
     func run(_ args: [String]) throws -> (out: String, err: String, code: Int32) {
-        let p = Process(), out = Pipe(), err = Pipe()
-        p.executableURL = URL(fileURLWithPath: binary); p.arguments = args
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+        let r = try TestBinaries.run(binary, args)
+        return (r.out, r.err, r.status)
     }
 
     func testCalibrateCommandWritesAProfileThatCostUses() throws {
