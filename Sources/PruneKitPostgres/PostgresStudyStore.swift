@@ -48,9 +48,12 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
                 let applied = try session.query("SELECT identifier FROM prunekit_migrations").map { try $0[0].decode(String.self) }
                 let unknown = applied.filter { !known.contains($0) }
                 if !unknown.isEmpty { throw StoreError.newerSchema(location: url.redacted, unknown: unknown) }
-                if applied.count < known.count {
-                    // Reading an older schema would need per-version queries; `prunekit` of this version migrates it on any write.
-                    throw StoreError.unavailable(location: url.redacted, message: "written by an older PruneKit (migrations \(known.subtracting(applied).sorted().joined(separator: ", ")) pending); run a writing command (e.g. `prunekit db copy` or `search`) once to migrate it")
+                // Pending migrations that only rewrite stored values (the readers accept the older form) do not stop
+                // a reader; a pending schema change does: reading an older schema would need per-version queries, and
+                // `prunekit` of this version migrates it on any write.
+                let pendingSchema = StoreMigrations.all.filter { !applied.contains($0.id) && !$0.postgres.isEmpty }.map(\.id)
+                if !pendingSchema.isEmpty {
+                    throw StoreError.unavailable(location: url.redacted, message: "written by an older PruneKit (migrations \(pendingSchema.joined(separator: ", ")) pending); run a writing command (e.g. `prunekit search` on one of its studies) once to migrate it")
                 }
             case .readWrite:
                 try migrate(known: known)
@@ -160,8 +163,13 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
         for row in try tx.query("SELECT state, COUNT(*) AS n FROM trials WHERE study_id = \(id) GROUP BY state") {
             if let s = TrialState(rawValue: try row.v("state")) { counts[s] = try row.v("n") }
         }
-        let rejections = (try? StoreJSON.decode(RejectionCounts.self, try r.v("rejections_json")).list) ?? []
-        let source: SourceSummary? = try (try r.v("source_json") as String?).map { try StoreJSON.decode(SourceSummary.self, $0) }
+        let studyName: String = try r.v("name")
+        let where_ = "study '\(studyName)'"
+        let rejections = try StoreJSON.decode(RejectionCounts.self, try r.v("rejections_json"), location: url.redacted,
+                                              column: "studies.rejections_json", row: where_).list
+        let source: SourceSummary? = try (try r.v("source_json") as String?).map {
+            try StoreJSON.decode(SourceSummary.self, $0, location: url.redacted, column: "studies.source_json", row: where_)
+        }
         return StudyRecord(id: id, name: try r.v("name"), recipePath: try r.v("recipe_path"), recipeYAML: try r.v("recipe_yaml"),
                            recipeJSON: try r.v("recipe_json"), recipeHash: try r.v("recipe_hash"),
                            objective: Recipe.Metric(rawValue: try r.v("objective")) ?? .kl, direction: try r.v("direction"),
@@ -254,7 +262,10 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
     // MARK: - Trials
 
     private func trial(row r: PostgresRandomAccessRow) throws -> TrialRecord {
-        let kept: [Int]? = try (try r.v("kept_layers_json") as String?).map { try StoreJSON.decode([Int].self, $0) }
+        let where_ = "trial \(try r.v("number") as Int) of study id \(try r.v("study_id") as Int64)"
+        let kept: [Int]? = try (try r.v("kept_layers_json") as String?).map {
+            try StoreJSON.decode([Int].self, $0, location: url.redacted, column: "trials.kept_layers_json", row: where_)
+        }
         let arch = Architecture(numLayers: try r.v("num_layers"), hiddenSize: try r.v("hidden_size"), ffnHiddenSize: try r.v("ffn_hidden_size"),
                                 mambaNumHeads: try r.v("mamba_num_heads"), mambaHeadDim: try r.v("mamba_head_dim"),
                                 numAttentionHeads: try r.v("num_attention_heads"), pattern: try r.v("pattern"), keptLayers: kept)
@@ -267,7 +278,9 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
         t.params = try r.v("params"); t.weightBytes = try r.v("weight_bytes"); t.memoryBytes = try r.v("memory_bytes")
         t.budgetBytes = try r.v("budget_bytes"); t.slackBytes = try r.v("slack_bytes"); t.fits = (try r.v("fits") as Int) != 0
         t.maxBatch = try r.v("max_batch"); t.tokensPerSecond = try r.v("tokens_per_second")
-        t.cost = try (try r.v("cost_json") as String?).map { try StoreJSON.decode(CostFigures.self, $0) }
+        t.cost = try (try r.v("cost_json") as String?).map {
+            try StoreJSON.decode(CostFigures.self, $0, location: url.redacted, column: "trials.cost_json", row: where_)
+        }
         t.prunedReason = try r.v("pruned_reason"); t.kl = try r.v("kl"); t.mse = try r.v("mse"); t.loss = try r.v("loss")
         t.objectiveValue = try r.v("objective_value"); t.error = try r.v("error"); t.seed = UInt64(bitPattern: try r.v("seed") as Int64)
         t.toolVersion = try r.v("tool_version"); t.workerID = try r.v("worker_id"); t.workerHost = try r.v("worker_host")
@@ -414,7 +427,9 @@ public final class PostgresStudyStore: StudyStore, @unchecked Sendable {
         try session.query("SELECT * FROM trial_metrics WHERE study_id = \(study) ORDER BY id").map { r in
             let p: String = try r.v("provenance_json")
             return TrialMetric(trialNumber: try r.v("trial_number"), student: try r.v("student"), name: try r.v("name"), value: try r.v("value"),
-                               kdSteps: try r.v("kd_steps"), note: try r.v("note"), provenance: (try? JSONParser().parse(p)) ?? .string(p),
+                               kdSteps: try r.v("kd_steps"), note: try r.v("note"),
+                               provenance: try StoreJSON.tree(p, location: url.redacted, column: "trial_metrics.provenance_json",
+                                                              row: "metric \(try r.v("name") as String) of trial \(try r.v("trial_number") as Int)"),
                                toolVersion: try r.v("tool_version"), createdAt: try r.v("created_at"))
         }
     }

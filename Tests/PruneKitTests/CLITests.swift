@@ -272,4 +272,35 @@ final class CLITests: XCTestCase {
         let q = try run(args + ["--quiet"], env: ["PRUNEKIT_PROGRESS_INTERVAL": "0.001"])
         XCTAssertEqual(q.err, "")
     }
+
+    /// `prune --format json` of a real export prints one JSON object (where it went, sizes, files) on stdout.
+    func testPruneExportFormatJSON() throws {
+        let dir = Fixtures.tempDir("cli-prune-json"); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["prune", Fixtures.nemoTiny, dir + "/out", "--hidden-size", "32", "--random-seed", "1", "--quiet", "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let j = try JSONParser().parse(r.out)
+        XCTAssertEqual(j["output_dir"]?.stringValue, dir + "/out")
+        XCTAssertEqual(j["target"]?["hidden_size"]?.intValue, 32)
+        XCTAssertGreaterThan(j["weight_files"]?.intValue ?? 0, 0)
+        XCTAssertGreaterThan(j["weight_bytes"]?.intValue ?? 0, 0)
+        XCTAssertLessThan(j["parameters"]?["target"]?.intValue ?? .max, j["parameters"]?["source"]?.intValue ?? 0)
+    }
+
+    /// A NaN in the `--reference` model of `eval` is an error naming the reference and the layer (exit 2), as
+    /// for the model evaluated, never a null KL.
+    func testEvalReferenceWithNaNIsAnError() throws {
+        let dir = Fixtures.tempDir("cli-eval-nan-ref"); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let folder = try ModelFolder(path: Fixtures.nemoTiny)
+        for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] where FileManager.default.fileExists(atPath: Fixtures.nemoTiny + "/" + f) {
+            try FileManager.default.copyItem(atPath: Fixtures.nemoTiny + "/" + f, toPath: dir + "/" + f)
+        }
+        try writeSafetensors(path: dir + "/model.safetensors", tensors: try folder.config.expectedTensors().map { t in
+            var v = try folder.floats(t.name)
+            if t.name == "backbone.layers.2.mixer.in_proj.weight" { v[5] = .nan }
+            return (t.name, DType.F32, t.shape, v)
+        })
+        let r = try run(["eval", Fixtures.nemoTiny, "--data", Fixtures.nemoTiny + "/calib-ids.jsonl", "--samples", "2", "--reference", dir, "--quiet"])
+        XCTAssertEqual(r.status, 2, r.out + r.err)
+        XCTAssertTrue(r.err.contains("--reference \(dir)") && r.err.contains("layer 2"), r.err)
+    }
 }

@@ -176,7 +176,9 @@ final class JSONConventionTests: XCTestCase {
         let study = ReportInput.Study(name: "s", recipeYAML: "seed: 0", hardware: "A10G", context: 1, batch: 1, inputLength: 2, outputLength: 3,
                                       budgetBytes: 10, checkpointPath: "/m", checkpointFingerprint: "f", calibrationFingerprint: "c",
                                       heldOutFingerprint: "h", created: "now", enumeratedCandidates: 4, feasibleCandidates: 1)
-        var input = ReportInput(study: study, source: .init(architecture: arch, cost: cost), scores: nil, trials: [trial], chosenTrial: 3)
+        var sourceArch = arch
+        sourceArch.keptLayers = [0, 1]  // a source model keeps every layer (read so when an old form lacks them)
+        var input = ReportInput(study: study, source: .init(architecture: sourceArch, cost: cost), scores: nil, trials: [trial], chosenTrial: 3)
         input.postHoc = [.init(trial: 3, student: "pruned", name: "kd_loss", value: 2.5, kdSteps: 10)]
         let data = try input.jsonData()
         func camel(_ v: JSONValue) -> JSONValue {

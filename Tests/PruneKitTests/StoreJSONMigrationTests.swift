@@ -190,14 +190,46 @@ final class StoreJSONMigrationTests: XCTestCase {
             XCTAssertEqual(board["trials"]?.arrayValue?.first?["cost"]?["memory_bytes"]?.intValue, 2500, name)
             XCTAssertEqual(board["not_ranked"]?.arrayValue?.first?["cost"]?["output_tokens_per_second"], .null, name)
             if let before {
-                // Read before migrating, the old database shows the same leaderboard, but for the source's kept
-                // layers, which the old form did not record (the migration adds them: every layer).
-                func withoutSourceKept(_ v: JSONValue) -> JSONValue {
-                    let study = v["study"]!, source = study["source"]!
-                    return v.setting("study", study.setting("source", source.setting("architecture", source["architecture"]!.removing("kept_layers"))))
-                }
-                XCTAssertEqual(withoutSourceKept(board), withoutSourceKept(try JSONParser().parse(before)), name)
-                XCTAssertNil(try JSONParser().parse(before)["study"]?["source"]?["architecture"]?["kept_layers"])
+                // Read before migrating, the old database shows the same leaderboard (the source's kept layers,
+                // which the old form did not record, read as every layer, as the migration stores them).
+                XCTAssertEqual(board, try JSONParser().parse(before), name)
+            }
+        }
+    }
+
+    /// A reading command on a database whose only pending migration rewrites stored values (v6) reads it
+    /// without migrating, on both backends (PostgreSQL used to refuse it); the file or database is not changed.
+    func testReadersReadADatabaseWithOnlyAValueMigrationPending() throws {
+        let dir = Fixtures.tempDir("store-json-v6-read"); defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, location) in try StoreBackends.fresh(dir) {
+            let db = try Self.makeV5(location, rows: Self.rows)
+            for args in [["leaderboard", "--study", "old"], ["studies"]] {
+                let r = try run(args + ["--db", db, "--format", "json"])
+                XCTAssertEqual(r.status, 0, "\(name) \(args): \(r.err)")
+                XCTAssertEqual(Self.upperCaseKeys(try JSONParser().parse(r.out)), [], "\(name) \(args)")
+            }
+            XCTAssertEqual(try JSONParser().parse(try storedSourceJSON(location)), try JSONParser().parse(Self.oldSource), "\(name): not migrated by a reader")
+        }
+    }
+
+    /// A stored JSON value that does not read (changed outside PruneKit) is a database error (exit 3) naming the
+    /// store, the table and column and the study or trial — never a bare decoding error, never silently dropped.
+    func testUnreadableStoredValuesAreNamedErrors() throws {
+        let cases: [(String, [String], String)] = [
+            ("trials.cost_json of trial 0", [Self.rows[0], Self.rows[1].replacingOccurrences(of: Self.oldCost0, with: "{\"kvBytes\": 3")], "cost"),
+            ("studies.rejections_json of study 'old'", [Self.rows[0].replacingOccurrences(of: #"'{"memory budget": 0}'"#, with: "'not json'"), Self.rows[1]], "rejections"),
+            ("studies.source_json of study 'old'", [Self.rows[0].replacingOccurrences(of: Self.oldSource, with: #"{"architecture": 5}"#), Self.rows[1]], "source"),
+            ("trials.kept_layers_json of trial 0", [Self.rows[0], Self.rows[1].replacingOccurrences(of: "'[0,1,3]'", with: "'[0,1,'")], "kept"),
+        ]
+        for (expected, rows, tag) in cases {
+            let dir = Fixtures.tempDir("store-json-corrupt-\(tag)"); defer { try? FileManager.default.removeItem(atPath: dir) }
+            for (name, location) in try StoreBackends.fresh(dir) {
+                let db = try Self.makeV5(location, rows: rows)
+                let r = try run(["leaderboard", "--db", db, "--study", "old", "--format", "json"])
+                XCTAssertEqual(r.status, 3, "\(name) \(tag): \(r.err)")
+                XCTAssertTrue(r.err.contains(expected), "\(name) \(tag): \(r.err)")
+                XCTAssertFalse(r.err.contains("DecodingError"), "\(name) \(tag): \(r.err)")
+                XCTAssertEqual(r.out, "", "\(name) \(tag): nothing on stdout")
             }
         }
     }

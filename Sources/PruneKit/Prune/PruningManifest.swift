@@ -42,6 +42,7 @@ public struct PruningManifest: Codable, Sendable, Equatable {
     public struct ParameterCounts: Codable, Sendable, Equatable {
         public var source: Int
         public var target: Int
+        public init(source: Int, target: Int) { self.source = source; self.target = target }
     }
 
     /// Kept indices in the source's numbering; per-layer maps are keyed by the source layer.

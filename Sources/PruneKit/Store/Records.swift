@@ -60,6 +60,17 @@ public struct SourceSummary: Codable, Sendable, Equatable {
     public var architecture: Architecture
     public var cost: CostFigures
     public init(architecture: Architecture, cost: CostFigures) { self.architecture = architecture; self.cost = cost }
+
+    enum CodingKeys: String, CodingKey { case architecture, cost }
+
+    /// Reads every stored form; the source model keeps all its layers, so a summary stored without
+    /// `kept_layers` (before the snake_case migration) reads with all of them, as a migrated one does.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decode(Architecture.self, forKey: .architecture)
+        cost = try c.decode(CostFigures.self, forKey: .cost)
+        if architecture.keptLayers == nil { architecture.keptLayers = Array(0..<architecture.numLayers) }
+    }
 }
 
 /// A stored search study (table `studies`): its recipe, the inputs it was run on (resolved paths and

@@ -227,8 +227,11 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
         for row in try Row.fetchAll(d, sql: "SELECT state, COUNT(*) AS n FROM trials WHERE study_id = ? GROUP BY state", arguments: [id]) {
             if let s = TrialState(rawValue: row["state"]) { counts[s] = row["n"] }
         }
-        let rejections = (try? StoreJSON.decode(RejectionCounts.self, r["rejections_json"] as String).list) ?? []
-        let source: SourceSummary? = try (r["source_json"] as String?).map { try StoreJSON.decode(SourceSummary.self, $0) }
+        let where_ = "study '\(r["name"] as String? ?? "?")'"
+        let rejections = try StoreJSON.decode(RejectionCounts.self, r["rejections_json"] as String, location: path, column: "studies.rejections_json", row: where_).list
+        let source: SourceSummary? = try (r["source_json"] as String?).map {
+            try StoreJSON.decode(SourceSummary.self, $0, location: path, column: "studies.source_json", row: where_)
+        }
         return StudyRecord(id: id, name: r["name"], recipePath: r["recipe_path"], recipeYAML: r["recipe_yaml"], recipeJSON: r["recipe_json"],
                            recipeHash: r["recipe_hash"], objective: Recipe.Metric(rawValue: r["objective"]) ?? .kl, direction: r["direction"],
                            strategy: r["strategy"], selection: r["selection"], checkpointPath: r["checkpoint_path"],
@@ -309,7 +312,10 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
     // MARK: - Trials
 
     private func trial(row r: Row) throws -> TrialRecord {
-        let kept: [Int]? = try (r["kept_layers_json"] as String?).map { try StoreJSON.decode([Int].self, $0) }
+        let where_ = "trial \(r["number"] as Int? ?? -1) of study id \(r["study_id"] as Int64? ?? -1)"
+        let kept: [Int]? = try (r["kept_layers_json"] as String?).map {
+            try StoreJSON.decode([Int].self, $0, location: path, column: "trials.kept_layers_json", row: where_)
+        }
         let arch = Architecture(numLayers: r["num_layers"], hiddenSize: r["hidden_size"], ffnHiddenSize: r["ffn_hidden_size"],
                                 mambaNumHeads: r["mamba_num_heads"], mambaHeadDim: r["mamba_head_dim"], numAttentionHeads: r["num_attention_heads"],
                                 pattern: r["pattern"], keptLayers: kept)
@@ -320,7 +326,7 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
                             archHash: r["arch_hash"])
         t.params = r["params"]; t.weightBytes = r["weight_bytes"]; t.memoryBytes = r["memory_bytes"]; t.budgetBytes = r["budget_bytes"]
         t.slackBytes = r["slack_bytes"]; t.fits = (r["fits"] as Int) != 0; t.maxBatch = r["max_batch"]; t.tokensPerSecond = r["tokens_per_second"]
-        t.cost = try (r["cost_json"] as String?).map { try StoreJSON.decode(CostFigures.self, $0) }
+        t.cost = try (r["cost_json"] as String?).map { try StoreJSON.decode(CostFigures.self, $0, location: path, column: "trials.cost_json", row: where_) }
         t.prunedReason = r["pruned_reason"]; t.kl = r["kl"]; t.mse = r["mse"]; t.loss = r["loss"]; t.objectiveValue = r["objective_value"]
         t.error = r["error"]; t.seed = UInt64(bitPattern: r["seed"] as Int64); t.toolVersion = r["tool_version"]
         t.workerID = r["worker_id"]; t.workerHost = r["worker_host"]; t.workerPID = r["worker_pid"]; t.attempts = r["attempts"]
@@ -458,7 +464,10 @@ public final class SQLiteStudyStore: StudyStore, @unchecked Sendable {
             try Row.fetchAll(d, sql: "SELECT * FROM trial_metrics WHERE study_id = ? ORDER BY id", arguments: [study]).map { r in
                 let p: String = r["provenance_json"]
                 return TrialMetric(trialNumber: r["trial_number"], student: r["student"], name: r["name"], value: r["value"], kdSteps: r["kd_steps"],
-                                   note: r["note"], provenance: (try? JSONParser().parse(p)) ?? .string(p), toolVersion: r["tool_version"],
+                                   note: r["note"],
+                                   provenance: try StoreJSON.tree(p, location: path, column: "trial_metrics.provenance_json",
+                                                                  row: "metric \(r["name"] as String? ?? "?") of trial \(r["trial_number"] as Int? ?? -1)"),
+                                   toolVersion: r["tool_version"],
                                    createdAt: r["created_at"])
             }
         }
@@ -543,4 +552,32 @@ extension StudyRecord {
 public enum StoreJSON {
     public static func encode<T: Encodable>(_ v: T) throws -> String { try PruneKitJSON.string(v) }
     public static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try PruneKitJSON.decode(t, from: Data(s.utf8)) }
+
+    /// Decodes a stored JSON column; a value that does not read is ``StoreError/corrupt(path:message:)`` naming
+    /// the store (`location`: file path or redacted URL), the table and column, and the row (`row`, e.g.
+    /// "study 'demo'" or "trial 3 of study id 1").
+    public static func decode<T: Decodable>(_ t: T.Type, _ s: String, location: String, column: String, row: String) throws -> T {
+        do { return try decode(t, s) } catch {
+            throw StoreError.corrupt(path: location, message: "\(column) of \(row) cannot be read (\(describe(error))); the database was changed outside PruneKit or is damaged")
+        }
+    }
+
+    /// A stored JSON column read as a ``JSONValue`` tree (no schema), located like ``decode(_:_:location:column:row:)``.
+    public static func tree(_ s: String, location: String, column: String, row: String) throws -> JSONValue {
+        do { return try JSONParser().parse(s) } catch {
+            throw StoreError.corrupt(path: location, message: "\(column) of \(row) is not valid JSON (\(error)); the database was changed outside PruneKit or is damaged")
+        }
+    }
+
+    /// A short account of a decoding error: what is wrong and where in the value.
+    static func describe(_ e: Error) -> String {
+        func at(_ path: [CodingKey]) -> String { path.isEmpty ? "the value" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        guard let d = e as? DecodingError else { return "\(e)" }
+        switch d {
+        case let .dataCorrupted(c): return c.codingPath.isEmpty ? "not valid JSON" : "bad value at \(at(c.codingPath)): \(c.debugDescription)"
+        case let .keyNotFound(k, c): return "missing key \(at(c.codingPath + [k]))"
+        case let .typeMismatch(_, c), let .valueNotFound(_, c): return "wrong type at \(at(c.codingPath)): \(c.debugDescription)"
+        @unknown default: return "\(d)"
+        }
+    }
 }

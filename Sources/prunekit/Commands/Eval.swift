@@ -80,6 +80,9 @@ struct Eval: ParsableCommand {
                 if let refModel {
                     let ids = set.samples[b]
                     let r = try refModel.forward(ids, sample: b)
+                    do { try refModel.checkFinite(r, ids: ids, sample: b) } catch let ModelError.nonFinite(m) {
+                        throw ModelError.nonFinite("--reference \(reference ?? ""): \(m)")
+                    }
                     let c = LogitComparison.of(reference: r, candidate: l, ids: ids, rows: ids.count, vocab: V)
                     refNLL += c.referenceNLL
                     kl += c.kl

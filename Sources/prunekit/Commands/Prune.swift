@@ -156,8 +156,15 @@ struct Prune: ParsableCommand {
             let leftovers = CheckpointWriter.leftovers(outputDir: out)
             if !leftovers.isEmpty { note("removing the leftovers of an interrupted export: \(leftovers.joined(separator: ", "))") }
             let shards = try Exporter.export(folder: folder, plan: plan, to: out, options: options, progress: makeProgress(quiet: output.quiet))
-            print("wrote \(out): \(plan.target.patternString) (\(plan.target.numLayers) layers), \(grouped(plan.target.parameterCount)) parameters " +
-                  "(source \(grouped(plan.source.parameterCount))), \(shards.shards.count) weight file(s), \(gib(shards.totalBytes))")
+            switch output.format {
+            case .json:
+                try printJSON(ExportResultOutput(outputDir: out, target: .init(plan.target),
+                                                 parameters: .init(source: plan.source.parameterCount, target: plan.target.parameterCount),
+                                                 weightFiles: shards.shards.count, weightBytes: shards.totalBytes))
+            case .table:
+                print("wrote \(out): \(plan.target.patternString) (\(plan.target.numLayers) layers), \(grouped(plan.target.parameterCount)) parameters " +
+                      "(source \(grouped(plan.source.parameterCount))), \(shards.shards.count) weight file(s), \(gib(shards.totalBytes))")
+            }
         }
     }
 
@@ -178,6 +185,18 @@ struct Prune: ParsableCommand {
         lines.append(p.shards.table.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         lines.append("dry run: nothing written to \(out)")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// `prune --format json` after an export: where it went, the pruned sizes, parameters and weight files (bytes).
+struct ExportResultOutput: Encodable {
+    var outputDir: String
+    var target: PruningManifest.ConfigSizes
+    var parameters: PruningManifest.ParameterCounts
+    var weightFiles: Int
+    var weightBytes: Int
+    enum CodingKeys: String, CodingKey {
+        case outputDir = "output_dir", target, parameters, weightFiles = "weight_files", weightBytes = "weight_bytes"
     }
 }
 
