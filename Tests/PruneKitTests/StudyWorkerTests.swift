@@ -74,7 +74,18 @@ final class StudyWorkerTests: XCTestCase {
         kill(search.processIdentifier, SIGSTOP)
         let worker = try start(["worker", "--db", db, "--study", "shared", "--threads", "1", "--lease-seconds", "600"], host: "worker-host", dir: dir)
         procs.append(worker)
-        let claimed = poll(db, study: "shared", seconds: 300) { $0.contains { $0.workerHost == "worker-host" } }
+        // A search stopped inside a write transaction (e.g. a heartbeat) blocks every SQLite writer until it
+        // resumes: give the worker 20 s at a time, letting the search run a moment in between.
+        var claimed: [TrialRecord]? = nil
+        let deadline = Date().addingTimeInterval(300)
+        while claimed == nil && Date() < deadline {
+            claimed = poll(db, study: "shared", seconds: 20) { $0.contains { $0.workerHost == "worker-host" } }
+            if claimed == nil {
+                kill(search.processIdentifier, SIGCONT)
+                Thread.sleep(forTimeInterval: 0.2)
+                kill(search.processIdentifier, SIGSTOP)
+            }
+        }
         kill(search.processIdentifier, SIGCONT)
         XCTAssertNotNil(claimed, "the worker never claimed a trial while the search was paused")
         _ = finish(search, "search-host", dir: dir)

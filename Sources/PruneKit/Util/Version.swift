@@ -1,6 +1,6 @@
 /// The tool version recorded in outputs (pruning.json, trials, reports).
 public enum PruneKitVersion {
-    public static let string = "0.1.0"
+    public static let string = "0.2.0"
 }
 
 /// The command line's exit codes, decided in this one place from the error's type (the CLI calls
