@@ -135,4 +135,29 @@ final class ForwardGoldenTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("at least 2"), "\(e)")
         }
     }
+
+    /// eval's loss streamed in row chunks (nobody asks for the logits) equals the loss from whole logits (an
+    /// `onLogits` consumer), per sample, to 1e-7 relative (lm_head's product then has a sample's rows instead of the
+    /// batch's, so sgemm may round differently; measured ≈ 3e-8); and the next-token NLL of row chunks adds up to the whole sample's.
+    func testStreamedEvalLossEqualsWholeLogits() throws {
+        let model = try NemotronHModel(source: try ModelFolder(path: Fixtures.nemoTiny))
+        let set = CalibrationSet(samples: [(0..<40).map { Int32($0 * 5 % 200 + 3) }, (0..<17).map { Int32($0 + 9) }], source: "t")
+        let streamed = try model.evaluate(set)
+        var logits = [[Float]]()
+        let whole = try model.evaluate(set) { _, l in logits.append(l) }
+        XCTAssertEqual(streamed.sampleLosses.count, 2)
+        for (a, b) in zip(streamed.sampleLosses, whole.sampleLosses) { XCTAssertEqual(a, b, accuracy: 1e-7 * max(1, abs(b))) }
+        XCTAssertEqual(streamed.predictedTokens, whole.predictedTokens)
+        let V = model.config.vocabSize, ids = set.samples[0]
+        let all = LogitComparison.nextToken(logits: logits[0], ids: ids, vocab: V)
+        var parts = LogitComparison()
+        logits[0].withUnsafeBufferPointer { lp in
+            for (lo, hi) in [(0, 7), (7, 39), (39, 40)] {
+                parts.add(LogitComparison.nextToken(logits: UnsafeBufferPointer(rebasing: lp[(lo * V)..<(hi * V)]), ids: ids, firstRow: lo, vocab: V))
+            }
+        }
+        XCTAssertEqual(parts.nll, all.nll, accuracy: 1e-9 * abs(all.nll))
+        XCTAssertEqual(parts.predicted, ids.count - 1)
+        XCTAssertEqual(parts.rows, ids.count)
+    }
 }

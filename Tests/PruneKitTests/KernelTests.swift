@@ -68,4 +68,59 @@ final class KernelTests: XCTestCase {
         causalAttention(&out, q: q, k: k, v: v, rows: T, heads: nq, kvHeads: nkv, headDim: d)
         assertClose(out, Naive.causalAttention(q: q, k: k, v: v, rows: T, heads: nq, kvHeads: nkv, headDim: d), tol: 1e-5, "causal GQA attention")
     }
+
+    /// exp16 against expf: relative difference ≤ 3e-7 on [−87, 88], including exact halves of ln 2 (the rounding ties
+    /// of k), and 0 below −87.3.
+    func testExp16AgainstExpf() {
+        var xs = rand(4096, scale: 87) + [0, -0, 0.5 * 0.6931472, -0.5 * 0.6931472, 1.5 * 0.6931472, 88, -87, -87.2, -90, -1000]
+        while xs.count % 16 != 0 { xs.append(1) }
+        var worst: Float = 0
+        for i in stride(from: 0, to: xs.count, by: 16) {
+            let v = SIMD16<Float>(xs[i..<(i + 16)])
+            let e = exp16(v)
+            for l in 0..<16 {
+                let x = xs[i + l], want = expf(x)
+                if x < -87.3 { XCTAssertEqual(e[l], 0, "exp16(\(x))"); continue }
+                worst = max(worst, abs(e[l] - want) / want)
+            }
+        }
+        print("kernel exp16: max relative error \(worst)")
+        XCTAssertLessThanOrEqual(worst, 3e-7)
+    }
+
+    /// allFinite against a scalar scan: NaN or ±Inf anywhere (SIMD body or tail) is found.
+    func testAllFiniteAgainstScalar() {
+        for n in [0, 1, 15, 16, 17, 100] {
+            var a = rand(n)
+            a.withUnsafeBufferPointer { XCTAssertTrue(allFinite($0.baseAddress ?? UnsafePointer(bitPattern: 4)!, count: n), "n \(n)") }
+            for i in 0..<n {
+                for bad in [Float.nan, .infinity, -.infinity] {
+                    let keep = a[i]; a[i] = bad
+                    a.withUnsafeBufferPointer { XCTAssertEqual(allFinite($0.baseAddress!, count: n), !a.contains { !$0.isFinite }, "n \(n) at \(i)") }
+                    a[i] = keep
+                }
+            }
+        }
+    }
+
+    /// Pooled scratch: a freed large buffer is handed out again (same pages), `zeroed` still zeroes a reused one,
+    /// and a pool of capacity 0 keeps nothing.
+    func testScratchPoolReusesAndZeroes() {
+        let pool = ScratchPool.shared, n = 1 << 20  // 4 MiB
+        let saved = pool.capacityBytes
+        defer { pool.capacityBytes = saved }
+        pool.drain()
+        var first: UnsafeMutablePointer<Float>?
+        do { let b = FloatBuffer(count: n); b.p.update(repeating: 7, count: n); first = b.p }
+        let reusedBefore = pool.reused
+        let again = FloatBuffer(count: n, zeroed: true)
+        XCTAssertEqual(pool.reused, reusedBefore + 1)
+        XCTAssertEqual(again.p, first, "the kept buffer is reused")
+        XCTAssertFalse(UnsafeBufferPointer(start: again.p, count: n).contains { $0 != 0 }, "zeroed after reuse")
+        pool.capacityBytes = 0
+        let allocatedBefore = pool.allocated
+        do { _ = FloatBuffer(count: 3 * n) }
+        _ = FloatBuffer(count: 3 * n)
+        XCTAssertEqual(pool.allocated, allocatedBefore + 2, "nothing kept at capacity 0")
+    }
 }
