@@ -80,7 +80,8 @@ extension NemotronHModel {
     }
 
     /// Mean next-token loss over a set. Samples run in batches of ``batchBudgetBytes`` (stacked rows, one
-    /// product per weight and batch); the result equals running each sample on its own. When lm_head is
+    /// product per weight and batch); the result equals running each sample on its own up to the products'
+    /// rounding (≈ 3e-8 relative on nemo-tiny, `ForwardGoldenTests.testStreamedEvalLossEqualsWholeLogits`). When lm_head is
     /// cached and nobody needs the logits (`onLogits` nil), they are computed 64 MiB of rows at a time and
     /// reduced at once, never as a whole [Σ T_b, V] array (at V = 131,072 that array is 0.5 MiB per token,
     /// and its first touch alone cost ≈ 14 % of the mid-size model's eval).
